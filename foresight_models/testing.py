@@ -1,0 +1,353 @@
+"""Tiny, deterministic, offline builders of every upstream component the library touches.
+
+Each builder seeds its own generator, needs no file from the Hub, builds in milliseconds on CPU and
+returns the real upstream class (transformers, diffusers, timm) at a toy size. Tests, examples and
+the README demo run on these; the real loading code paths stay the ones users run with real
+checkpoints. Sizes follow ``DESIGN.md`` ("Small configurations that run on CPU in milliseconds").
+
+Example::
+
+    >>> from foresight_models import testing
+    >>> vlm = testing.tiny_qwen2_5_vl()
+    >>> processor = testing.tiny_qwen2_5_vl_processor()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import string
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXImageToVideoPipeline
+    from diffusers import LTXVideoTransformer3DModel
+    from timm.models.vision_transformer import VisionTransformer
+    from transformers import Dinov2Model, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
+    from transformers import T5EncoderModel, T5Tokenizer
+
+__all__ = [
+    "TINY_QWEN_SPECIAL_TOKENS",
+    "QWEN_CHAT_TEMPLATE",
+    "seeded",
+    "tiny_dinov2",
+    "tiny_ltx_components",
+    "tiny_ltx_pipeline",
+    "tiny_ltx_scheduler",
+    "tiny_ltx_transformer",
+    "tiny_ltx_vae",
+    "tiny_qwen2_5_vl",
+    "tiny_qwen2_5_vl_processor",
+    "tiny_qwen2_5_vl_tokenizer",
+    "tiny_t5_encoder",
+    "tiny_t5_tokenizer",
+    "tiny_timm_dinov2",
+]
+
+#: Width of the tiny T5 encoder, and so the ``caption_channels`` of the tiny LTX transformer.
+TINY_CAPTION_CHANNELS = 32
+
+# Qwen2.5-VL's special tokens, in the order of the real tokenizer (ids follow the byte vocabulary here).
+TINY_QWEN_SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+
+#: The chat template of Qwen2-VL / Qwen2.5-VL (as shipped in their ``chat_template.json``).
+QWEN_CHAT_TEMPLATE = (
+    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
+    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "{% set image_count.value = image_count.value + 1 %}"
+    "{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'video' or 'video' in content %}"
+    "{% set video_count.value = video_count.value + 1 %}"
+    "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}"
+    "<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
+    "{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run the block with torch's global RNG seeded to ``seed``, restoring the previous state after."""
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        torch.random.set_rng_state(state)
+
+
+# --------------------------------------------------------------------------------------------------
+# Qwen2.5-VL
+# --------------------------------------------------------------------------------------------------
+
+
+def _byte_level_vocab() -> dict[str, int]:
+    """The 256 single-byte symbols of GPT-2 style byte-level BPE, which can spell any text."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    printable += list(range(ord("®"), ord("ÿ") + 1))
+    codepoints = {b: b for b in printable}
+    extra = 0
+    for b in range(256):
+        if b not in codepoints:
+            codepoints[b] = 256 + extra
+            extra += 1
+    return {chr(codepoints[b]): b for b in range(256)}
+
+
+def tiny_qwen2_5_vl_tokenizer():
+    """A byte-level Qwen2 tokenizer (no merges) with Qwen2.5-VL's special tokens and chat template."""
+    from transformers import Qwen2Tokenizer
+
+    vocab = _byte_level_vocab()
+    for token in TINY_QWEN_SPECIAL_TOKENS:
+        vocab[token] = len(vocab)
+    tokenizer = Qwen2Tokenizer(
+        vocab=vocab,
+        merges=[],
+        unk_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=list(TINY_QWEN_SPECIAL_TOKENS[1:]),
+        model_max_length=32768,
+    )
+    tokenizer.chat_template = QWEN_CHAT_TEMPLATE
+    return tokenizer
+
+
+def tiny_qwen2_5_vl_processor() -> Qwen2_5_VLProcessor:
+    """A ``Qwen2_5_VLProcessor`` built offline: tiny tokenizer, image and video processors whose
+    resolution budget is small (56x56 to 112x112 pixels per image) so images cost 4-16 tokens."""
+    from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+
+    pixels = {"shortest_edge": 56 * 56, "longest_edge": 112 * 112}
+    image_processor = Qwen2VLImageProcessor(size=pixels, patch_size=14, merge_size=2, temporal_patch_size=2)
+    video_processor = Qwen2VLVideoProcessor(size=pixels, patch_size=14, merge_size=2, temporal_patch_size=2)
+    return Qwen2_5_VLProcessor(
+        image_processor=image_processor,
+        tokenizer=tiny_qwen2_5_vl_tokenizer(),
+        video_processor=video_processor,
+        chat_template=QWEN_CHAT_TEMPLATE,
+    )
+
+
+def tiny_qwen2_5_vl(seed: int = 0) -> Qwen2_5_VLForConditionalGeneration:
+    """A 2-layer Qwen2.5-VL (text width 32, vision width 32) matching :func:`tiny_qwen2_5_vl_processor`."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    tokenizer = tiny_qwen2_5_vl_tokenizer()
+    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in TINY_QWEN_SPECIAL_TOKENS}
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 4096,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [1, 1, 2]},
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"],
+        },
+        vision_config={
+            "depth": 2,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 4,
+            "out_hidden_size": 32,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "window_size": 56,
+            "fullatt_block_indexes": [1],
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=False,
+    )
+    with seeded(seed):
+        model = Qwen2_5_VLForConditionalGeneration(config)
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    return model.eval()
+
+
+# --------------------------------------------------------------------------------------------------
+# DINOv2
+# --------------------------------------------------------------------------------------------------
+
+
+def tiny_dinov2(seed: int = 0, *, patch_size: int = 14, image_size: int = 56) -> Dinov2Model:
+    """A 2-layer transformers ``Dinov2Model`` of width 32 (position embeddings interpolate to any size)."""
+    from transformers import Dinov2Config, Dinov2Model
+
+    config = Dinov2Config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        mlp_ratio=2,
+        patch_size=patch_size,
+        image_size=image_size,
+    )
+    with seeded(seed):
+        model = Dinov2Model(config)
+    return model.eval()
+
+
+def tiny_timm_dinov2(seed: int = 0, *, patch_size: int = 14, image_size: int = 56) -> VisionTransformer:
+    """A 2-layer timm DINOv2-style ViT (class token, layer scale, no head) of width 32."""
+    from timm.models.vision_transformer import VisionTransformer
+
+    with seeded(seed):
+        model = VisionTransformer(
+            img_size=image_size,
+            patch_size=patch_size,
+            embed_dim=32,
+            depth=2,
+            num_heads=4,
+            mlp_ratio=2.0,
+            init_values=1e-5,
+            num_classes=0,
+            dynamic_img_size=True,
+        )
+    return model.eval()
+
+
+# --------------------------------------------------------------------------------------------------
+# LTX-Video and its T5 text encoder
+# --------------------------------------------------------------------------------------------------
+
+
+def tiny_ltx_transformer(seed: int = 0, *, caption_channels: int = TINY_CAPTION_CHANNELS) -> LTXVideoTransformer3DModel:
+    """A 1-layer ``LTXVideoTransformer3DModel`` (8 latent channels, 4 heads x 8 dims)."""
+    from diffusers import LTXVideoTransformer3DModel
+
+    with seeded(seed):
+        model = LTXVideoTransformer3DModel(
+            in_channels=8,
+            out_channels=8,
+            patch_size=1,
+            patch_size_t=1,
+            num_attention_heads=4,
+            attention_head_dim=8,
+            cross_attention_dim=32,
+            num_layers=1,
+            caption_channels=caption_channels,
+        )
+    return model.eval()
+
+
+def tiny_ltx_vae(seed: int = 0) -> AutoencoderKLLTXVideo:
+    """An ``AutoencoderKLLTXVideo`` with 8 latent channels, 4x spatial and 4x temporal compression."""
+    from diffusers import AutoencoderKLLTXVideo
+
+    with seeded(seed):
+        vae = AutoencoderKLLTXVideo(
+            in_channels=3,
+            out_channels=3,
+            latent_channels=8,
+            block_out_channels=(8, 8, 8, 8),
+            decoder_block_out_channels=(8, 8, 8, 8),
+            layers_per_block=(1, 1, 1, 1, 1),
+            decoder_layers_per_block=(1, 1, 1, 1, 1),
+            spatio_temporal_scaling=(True, True, False, False),
+            decoder_spatio_temporal_scaling=(True, True, False, False),
+            decoder_inject_noise=(False, False, False, False, False),
+            upsample_residual=(False, False, False, False),
+            upsample_factor=(1, 1, 1, 1),
+            timestep_conditioning=False,
+            patch_size=1,
+            patch_size_t=1,
+            encoder_causal=True,
+            decoder_causal=False,
+        )
+    vae.use_framewise_encoding = False
+    vae.use_framewise_decoding = False
+    return vae.eval()
+
+
+def tiny_ltx_scheduler() -> FlowMatchEulerDiscreteScheduler:
+    """The flow-matching Euler scheduler LTX-Video uses, with its default configuration."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    return FlowMatchEulerDiscreteScheduler()
+
+
+def tiny_t5_tokenizer() -> T5Tokenizer:
+    """A Unigram T5 tokenizer over characters and a few common words, built in memory."""
+    from transformers import T5Tokenizer
+
+    pieces: list[tuple[str, float]] = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
+    words = "the a of and to in on is it moves falls pushes left right up down ball cube hand next what happens"
+    pieces += [(f"▁{word}", -5.0) for word in words.split()]
+    symbols = string.ascii_letters + string.digits + string.punctuation
+    pieces += [(f"▁{char}", -8.0) for char in symbols] + [(char, -9.0) for char in symbols]
+    pieces += [(f"<extra_id_{i}>", 0.0) for i in range(99, -1, -1)]
+    return T5Tokenizer(vocab=pieces, extra_ids=100, model_max_length=512)
+
+
+def tiny_t5_encoder(seed: int = 0, *, vocab_size: int = 1000) -> T5EncoderModel:
+    """A 2-layer ``T5EncoderModel`` of width 32 (the tiny LTX transformer's ``caption_channels``)."""
+    from transformers import T5Config, T5EncoderModel
+
+    config = T5Config(
+        vocab_size=vocab_size,
+        d_model=TINY_CAPTION_CHANNELS,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=4,
+        feed_forward_proj="gated-gelu",
+        is_encoder_decoder=False,
+        use_cache=False,
+    )
+    with seeded(seed):
+        model = T5EncoderModel(config)
+    return model.eval()
+
+
+def tiny_ltx_components(seed: int = 0) -> dict[str, object]:
+    """The components of a tiny ``LTXImageToVideoPipeline``: transformer, vae, scheduler, text_encoder, tokenizer."""
+    return {
+        "transformer": tiny_ltx_transformer(seed),
+        "vae": tiny_ltx_vae(seed),
+        "scheduler": tiny_ltx_scheduler(),
+        "text_encoder": tiny_t5_encoder(seed),
+        "tokenizer": tiny_t5_tokenizer(),
+    }
+
+
+def tiny_ltx_pipeline(seed: int = 0) -> LTXImageToVideoPipeline:
+    """A stock diffusers ``LTXImageToVideoPipeline`` on the tiny components (a 9x32x32 clip in 2 steps)."""
+    from diffusers import LTXImageToVideoPipeline
+
+    pipe = LTXImageToVideoPipeline(**tiny_ltx_components(seed))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

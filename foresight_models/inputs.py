@@ -56,7 +56,7 @@ def to_frames(images: ImageLike | Sequence[ImageLike], *, name: str = "images") 
     Accepted forms:
         - one PIL image, ``(h, w, c)`` array or ``(c, h, w)`` tensor -> ``b = t = 1``;
         - a list of PIL images / arrays / tensors of one size -> the frames of one clip, ``b = 1``;
-        - a ``(b, c, h, w)`` tensor or ``(b, h, w, c)`` array -> ``t = 1``;
+        - a ``(t, c, h, w)`` tensor or ``(t, h, w, c)`` array (e.g. ``read_video``'s output) -> one clip, ``b = 1``;
         - a ``(b, t, c, h, w)`` tensor or ``(b, t, h, w, c)`` array -> as is.
 
     uint8 values are divided by 255; float values must already be in [0, 1]. Channels must be 3
@@ -69,7 +69,7 @@ def to_frames(images: ImageLike | Sequence[ImageLike], *, name: str = "images") 
         shapes = {tuple(f.shape) for f in frames}
         if len(shapes) != 1:
             raise ValueError(f"{name}: all frames must have the same shape, got {sorted(shapes)}")
-        tensor = torch.stack(frames)  # t c h w (or t b c h w? only single images are allowed in lists)
+        tensor = torch.stack(frames)  # t c h w
         if tensor.ndim != 4:
             raise ValueError(f"{name}: list elements must be single images, got element shape {tuple(frames[0].shape)}")
         tensor = tensor.unsqueeze(0)

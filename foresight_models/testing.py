@@ -22,11 +22,20 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXImageToVideoPipeline
-    from diffusers import LTXVideoTransformer3DModel
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXImageToVideoPipeline,
+        LTXVideoTransformer3DModel,
+    )
     from timm.models.vision_transformer import VisionTransformer
-    from transformers import Dinov2Model, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
-    from transformers import T5EncoderModel, T5Tokenizer
+    from transformers import (
+        Dinov2Model,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        T5EncoderModel,
+        T5Tokenizer,
+    )
 
 __all__ = [
     "TINY_QWEN_SPECIAL_TOKENS",

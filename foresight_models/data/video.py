@@ -1,0 +1,490 @@
+"""Reading and writing video files with PyAV (H.264 mp4, VP9 webm, gif, and whatever FFmpeg decodes).
+
+Frames are numbered from 0 in display order. A window (``start``, ``num_frames``, ``stride`` or
+``fps``) is read by seeking to the keyframe before ``start`` and decoding forward to the exact first
+wanted frame, then stopping after the last one, so a 16-frame window in a long clip costs a few
+keyframe intervals instead of the whole file. A windowed read returns exactly the frames that a full
+decode sliced the same way returns.
+
+All frames come back as ``torch.uint8`` tensors laid out ``(t, c, h, w)`` with ``c = 3`` (RGB).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["ClipTooShortError", "VideoDecodeError", "VideoInfo", "read_video", "video_info", "write_video"]
+
+PathLike = str | os.PathLike
+
+# container suffix -> (encoder, pixel format) used by ``write_video``
+_ENCODERS: dict[str, tuple[str, str]] = {
+    ".mp4": ("libx264", "yuv420p"),
+    ".mov": ("libx264", "yuv420p"),
+    ".mkv": ("libx264", "yuv420p"),
+    ".webm": ("libvpx-vp9", "yuv420p"),
+    ".gif": ("gif", "rgb8"),
+}
+_DEFAULT_OPTIONS: dict[str, dict[str, str]] = {
+    "libx264": {"crf": "18", "preset": "fast"},
+    "libvpx-vp9": {"crf": "24", "b": "0", "deadline": "good", "cpu-used": "5", "row-mt": "1"},
+    "gif": {},
+}
+
+
+class VideoDecodeError(RuntimeError):
+    """A video file is corrupt, truncated, empty or in a format FFmpeg cannot decode.
+
+    Attributes:
+        path: the file.
+        reason: what went wrong, in words.
+    """
+
+    def __init__(self, path: PathLike, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot decode video {self.path!r}: {reason}")
+
+    def __reduce__(self):  # keep (path, reason) through pickling, e.g. out of DataLoader workers
+        return (type(self), (self.path, self.reason))
+
+
+class ClipTooShortError(ValueError):
+    """A requested window reaches past the last frame of a (valid) video.
+
+    Attributes:
+        path: the file.
+        needed: frames the window needs from frame 0 (last wanted index + 1).
+        available: frames the file has.
+    """
+
+    def __init__(self, path: PathLike, needed: int, available: int):
+        self.path = str(path)
+        self.needed = needed
+        self.available = available
+        super().__init__(
+            f"video {self.path!r} has {available} frames, the requested window needs frames up to index {needed - 1}"
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.needed, self.available))
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file holds (its first video stream).
+
+    Attributes:
+        path: the file.
+        num_frames: number of frames (from the container, or by counting packets without decoding).
+        fps: average frame rate.
+        height, width: frame size in pixels.
+        codec: decoder name, e.g. ``"h264"``, ``"vp9"``, ``"gif"``.
+        duration: seconds, ``num_frames / fps`` when the container does not say.
+    """
+
+    path: str
+    num_frames: int
+    fps: float
+    height: int
+    width: int
+    codec: str
+    duration: float
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(height, width)``."""
+        return (self.height, self.width)
+
+
+# --------------------------------------------------------------------------- argument checks
+
+
+def _check_path(path: Any) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
+    return Path(path)
+
+
+def _check_positive_int(value: Any, name: str, *, allow_zero: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an int, got {value!r} ({type(value).__name__})")
+    if value < 0 or (value == 0 and not allow_zero):
+        allowed = ">= 0" if allow_zero else ">= 1"
+        raise ValueError(f"{name}: expected an int {allowed}, got {value}")
+    return int(value)
+
+
+def _check_size(size: Any) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        size = (int(size), int(size))
+    if (
+        not isinstance(size, (tuple, list))
+        or len(size) != 2
+        or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in size)
+    ):
+        raise ValueError(f"size: expected None, a positive int (square) or (height, width) of positive ints, got {size!r}")
+    return (int(size[0]), int(size[1]))
+
+
+# --------------------------------------------------------------------------- opening and metadata
+
+
+def _open(path: Path):
+    import av
+
+    if not path.exists():
+        raise FileNotFoundError(f"path: no such video file {str(path)!r}")
+    if path.is_dir():
+        raise IsADirectoryError(f"path: expected a video file, got the directory {str(path)!r}")
+    try:
+        container = av.open(str(path), mode="r")
+    except av.FFmpegError as error:
+        raise VideoDecodeError(path, f"FFmpeg cannot open it ({error.strerror or error})") from error
+    if not container.streams.video:
+        container.close()
+        raise VideoDecodeError(path, "it has no video stream")
+    return container
+
+
+def _stream_fps(stream) -> Fraction | None:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return Fraction(rate) if rate else None
+
+
+def _declared_duration(container, stream) -> float | None:
+    """Seconds the container says the stream lasts (None when it does not say)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / 1_000_000  # AV_TIME_BASE
+    return None
+
+
+def video_info(path: PathLike) -> VideoInfo:
+    """Metadata of ``path``'s first video stream.
+
+    When the container does not store a frame count (webm), the packets are counted without
+    decoding. Raises ``VideoDecodeError`` for unreadable files and for files that end before the
+    duration their header declares (a truncated download).
+    """
+    path = _check_path(path)
+    import av
+
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        fps = _stream_fps(stream)
+        num_frames = stream.frames
+        last_end: float | None = None
+        if num_frames <= 0:
+            num_frames, last_end = _count_packets(container, stream, path)
+        if num_frames <= 0:
+            raise VideoDecodeError(path, "it holds no video frames")
+        if fps is None:
+            raise VideoDecodeError(path, "its video stream has no frame rate")
+        declared = _declared_duration(container, stream)
+        if last_end is not None and declared is not None and last_end < declared - 1.5 / float(fps):
+            raise VideoDecodeError(
+                path, f"truncated: the header declares {declared:.3f} s but the packets end at {last_end:.3f} s"
+            )
+        duration = declared if declared is not None else num_frames / float(fps)
+        return VideoInfo(
+            path=str(path),
+            num_frames=int(num_frames),
+            fps=float(fps),
+            height=stream.codec_context.height,
+            width=stream.codec_context.width,
+            codec=stream.codec_context.name,
+            duration=float(duration),
+        )
+    except av.FFmpegError as error:
+        raise VideoDecodeError(path, f"FFmpeg failed reading it ({error.strerror or error})") from error
+    finally:
+        container.close()
+
+
+def _count_packets(container, stream, path: Path) -> tuple[int, float | None]:
+    count, last_end = 0, None
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue
+        count += 1
+        if packet.pts is not None and packet.time_base:
+            end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+            last_end = end if last_end is None else max(last_end, end)
+    start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+    return count, (None if last_end is None else last_end - start)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _wanted_indices(start: int, num_frames: int | None, step: float) -> Iterator[int]:
+    """Frame indices ``start + round(k * step)`` for ``k = 0, 1, ...`` (``num_frames`` of them, or forever)."""
+    k = 0
+    while num_frames is None or k < num_frames:
+        yield start + math.floor(k * step + 0.5)
+        k += 1
+
+
+def read_video(
+    path: PathLike,
+    *,
+    num_frames: int | None = None,
+    stride: int | None = None,
+    fps: float | None = None,
+    start: int = 0,
+    size: int | tuple[int, int] | None = None,
+) -> torch.Tensor:
+    """Decode frames of a video file.
+
+    Args:
+        path: a video file FFmpeg can read (mp4/H.264, webm/VP9, gif, ...).
+        num_frames: how many frames to return; ``None`` returns every selected frame to the end.
+        stride: take every ``stride``-th frame (default 1). Exclusive with ``fps``.
+        fps: resample to this frame rate by picking the nearest source frames (frames repeat when
+            ``fps`` exceeds the file's rate). Exclusive with ``stride``.
+        start: index of the first frame to return (0 = first frame of the file).
+        size: resize every frame to ``(height, width)`` (an int means a square); ``None`` keeps the size.
+
+    Returns:
+        ``torch.uint8`` tensor ``(t, 3, h, w)``: frames ``start, start + stride, ...`` (RGB).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        VideoDecodeError: the file is corrupt, truncated, empty or not a video.
+        ClipTooShortError: ``num_frames`` frames from ``start`` reach past the end of the file.
+        ValueError / TypeError: invalid arguments.
+    """
+    path = _check_path(path)
+    if num_frames is not None:
+        num_frames = _check_positive_int(num_frames, "num_frames")
+    start = _check_positive_int(start, "start", allow_zero=True)
+    out_size = _check_size(size)
+    if stride is not None and fps is not None:
+        raise ValueError(f"stride and fps are exclusive, got stride={stride!r} and fps={fps!r}")
+    if stride is not None:
+        stride = _check_positive_int(stride, "stride")
+    if fps is not None:
+        if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction)) or not fps > 0 or math.isinf(fps):
+            raise ValueError(f"fps: expected a finite number > 0, got {fps!r}")
+
+    import av
+
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        source_fps = _stream_fps(stream)
+        if fps is not None:
+            if source_fps is None:
+                raise VideoDecodeError(path, "its video stream has no frame rate, so fps resampling is impossible")
+            step = float(source_fps) / float(fps)
+        else:
+            step = float(stride or 1)
+        frames = _decode_window(container, stream, path, start, num_frames, step, source_fps, out_size)
+    except av.FFmpegError as error:
+        raise VideoDecodeError(path, f"FFmpeg failed decoding it ({error.strerror or error})") from error
+    finally:
+        container.close()
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()  # t h w c -> t c h w
+
+
+def _frame_index(frame, origin: int, time_base: Fraction, fps: Fraction) -> float:
+    return float((frame.pts - origin) * time_base * fps)
+
+
+def _decode_window(container, stream, path, start, num_frames, step, source_fps, out_size) -> list[np.ndarray]:
+    """Decode the wanted frames, seeking when the stream's timestamps allow it."""
+    stream.thread_type = "AUTO"
+    time_base = stream.time_base
+    origin = stream.start_time or 0
+    # Seek only with a constant frame rate and usable timestamps; otherwise decode from the start and
+    # count frames, which is always exact.
+    can_seek = start > 0 and source_fps is not None and time_base is not None and stream.codec_context.name != "gif"
+    if can_seek:
+        # Aim a little before the wanted frame: a keyframe seek lands at or before its target.
+        target = origin + int(math.floor((start - 0.5) / source_fps / time_base))
+        container.seek(max(target, origin), stream=stream, backward=True, any_frame=False)
+        result = _decode_forward(container, stream, path, start, num_frames, step, source_fps, out_size, True)
+        if result is not None:
+            return result
+        container.seek(origin, stream=stream, backward=True, any_frame=False)
+    result = _decode_forward(container, stream, path, start, num_frames, step, source_fps, out_size, False)
+    assert result is not None
+    return result
+
+
+def _decode_forward(container, stream, path, start, num_frames, step, source_fps, out_size, seeked):
+    """Decode forward from the current position collecting the wanted frames.
+
+    After a seek, frame indices come from timestamps; ``None`` is returned when they cannot be trusted
+    (missing or off the frame grid) or the seek landed after ``start``, so the caller decodes from
+    the beginning instead.
+    """
+    time_base, origin = stream.time_base, stream.start_time or 0
+    wanted = _wanted_indices(start, num_frames, step)
+    next_index = next(wanted)
+    frames: list[np.ndarray] = []
+    position = -1
+    last_end_seconds = 0.0
+    for frame in container.decode(stream):
+        if seeked:
+            if frame.pts is None:
+                return None
+            exact = _frame_index(frame, origin, time_base, source_fps)
+            index = round(exact)
+            if abs(exact - index) > 0.25:
+                return None
+            if position < 0 and index > start:
+                return None  # landed past the wanted frame
+            if index <= position:
+                continue
+        else:
+            index = position + 1
+        position = index
+        if frame.pts is not None and time_base is not None:
+            last_end_seconds = float((frame.pts - origin) * time_base)
+        if index < next_index:
+            continue
+        if index > next_index:
+            if seeked:
+                return None  # a gap in the timestamps: fall back to counting frames
+        array = None
+        while next_index == index:
+            if array is None:
+                array = _to_rgb(frame, out_size)
+            frames.append(array)
+            next_index = next(wanted, None)
+            if next_index is None:
+                return frames
+        if next_index < index:  # cannot happen for step > 0; guards the loop invariant
+            raise AssertionError("wanted frame indices must increase")
+    # end of stream
+    available = position + 1
+    declared = _declared_duration(container, stream)
+    if source_fps is not None and declared is not None and position >= 0:
+        if last_end_seconds + 1.0 / float(source_fps) < declared - 1.5 / float(source_fps):
+            raise VideoDecodeError(
+                path, f"truncated: the header declares {declared:.3f} s but frames end at {last_end_seconds:.3f} s"
+            )
+    if available <= 0:
+        raise VideoDecodeError(path, "it holds no decodable video frames")
+    if num_frames is None:
+        if not frames:
+            raise ClipTooShortError(path, start + 1, available)
+        return frames
+    needed = start + math.floor((num_frames - 1) * step + 0.5) + 1
+    raise ClipTooShortError(path, needed, available)
+
+
+def _to_rgb(frame, out_size: tuple[int, int] | None) -> np.ndarray:
+    if out_size is None:
+        return frame.to_ndarray(format="rgb24")
+    height, width = out_size
+    return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BILINEAR")
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _frames_to_uint8(frames: Any) -> np.ndarray:
+    """Tensor ``(t, c, h, w)``, array ``(t, h, w, c)`` or list of images -> uint8 ``(t, h, w, 3)``."""
+    from ..inputs import to_frames
+
+    if isinstance(frames, torch.Tensor):
+        if frames.ndim != 4:
+            raise ValueError(f"frames: a tensor clip must be (t, c, h, w), got shape {tuple(frames.shape)}")
+        clip = to_frames(frames.unsqueeze(0), name="frames")
+    elif isinstance(frames, np.ndarray):
+        if frames.ndim != 4:
+            raise ValueError(f"frames: an array clip must be (t, h, w, c), got shape {frames.shape}")
+        clip = to_frames(frames[None], name="frames")
+    elif isinstance(frames, Sequence) and not isinstance(frames, (str, bytes)):
+        clip = to_frames(list(frames), name="frames")
+    else:
+        raise TypeError(
+            f"frames: expected a (t, c, h, w) tensor, a (t, h, w, c) array or a list of images, got {type(frames).__name__}"
+        )
+    if clip.dtype == torch.uint8:  # pragma: no cover - to_frames returns float
+        return clip[0].permute(0, 2, 3, 1).numpy()
+    return (clip[0] * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def write_video(
+    frames: Any,
+    path: PathLike,
+    fps: float,
+    *,
+    codec: str | None = None,
+    options: dict[str, str] | None = None,
+) -> Path:
+    """Encode a clip to a video file.
+
+    The encoder follows the suffix: ``.mp4``/``.mov``/``.mkv`` -> H.264 (``libx264``), ``.webm`` ->
+    VP9 (``libvpx-vp9``), ``.gif`` -> gif. The file is written next to ``path`` under a temporary
+    name and moved into place only when complete, so an existing file is never left half-written.
+
+    Args:
+        frames: ``(t, c, h, w)`` tensor or ``(t, h, w, c)`` array, uint8 or float in [0, 1], or a list of
+            PIL images / ``(h, w, c)`` arrays / ``(c, h, w)`` tensors.
+        path: output file; its suffix picks the container and default encoder.
+        fps: frame rate (> 0).
+        codec: override the encoder (any FFmpeg encoder name the container accepts).
+        options: encoder options, merged over the defaults (e.g. ``{"crf": "10"}``).
+
+    Returns:
+        ``path`` as a ``Path``.
+    """
+    path = _check_path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _ENCODERS and codec is None:
+        raise ValueError(f"path: unsupported suffix {suffix!r} for {str(path)!r}; allowed: {sorted(_ENCODERS)} (or pass codec=)")
+    if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction)) or not fps > 0 or math.isinf(fps):
+        raise ValueError(f"fps: expected a finite number > 0, got {fps!r}")
+    array = _frames_to_uint8(frames)
+    _, height, width, _ = array.shape
+    encoder, pix_fmt = _ENCODERS.get(suffix, (codec, "yuv420p"))
+    encoder = codec or encoder
+    if pix_fmt == "yuv420p" and encoder == "libx264" and (height % 2 or width % 2):
+        raise ValueError(f"frames: H.264 (yuv420p) needs an even height and width, got {height}x{width}")
+    merged = {**_DEFAULT_OPTIONS.get(encoder, {}), **(options or {})}
+
+    import av
+
+    rate = Fraction(fps).limit_denominator(1001)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        container = av.open(tmp_name, mode="w")
+        try:
+            stream = container.add_stream(encoder, rate=rate, options=merged)
+            stream.width, stream.height = width, height
+            stream.pix_fmt = pix_fmt
+            for image in array:
+                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        finally:
+            container.close()
+        os.replace(tmp_name, path)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise
+    return path

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import _diffusers_registry
+
 __version__ = "0.1.0"
 
 # public name -> submodule that defines it
@@ -22,6 +24,66 @@ _LAZY_NAMES: dict[str, str] = {
     "CrossAttentionBlock": "foresight_models.models.layers",
     "FeedForward": "foresight_models.models.layers",
     "SelfAttentionBlock": "foresight_models.models.layers",
+    # prediction heads, baselines, losses, frame decoder
+    "CopyLastFrame": "foresight_models.models.heads",
+    "LinearExtrapolation": "foresight_models.models.heads",
+    "MultiFrameHead": "foresight_models.models.heads",
+    "QueryPredictionHead": "foresight_models.models.heads",
+    "TemporalTransformerHead": "foresight_models.models.heads",
+    "SimpleFrameDecoder": "foresight_models.models.frame_decoder",
+    "cosine_loss": "foresight_models.models.losses",
+    "info_nce_loss": "foresight_models.models.losses",
+    "mse_loss": "foresight_models.models.losses",
+    "pixel_l1_loss": "foresight_models.models.losses",
+    # hybrid encoder
+    "CrossAttentionFusion": "foresight_models.models.fusion",
+    "HybridEncoder": "foresight_models.models.fusion",
+    "HybridEncoderOutput": "foresight_models.models.fusion",
+    # pipeline
+    "ForesightPipeline": "foresight_models.pipeline",
+    "ForesightPipelineOutput": "foresight_models.pipeline",
+    "TextDelta": "foresight_models.pipeline_events",
+    "Progress": "foresight_models.pipeline_events",
+    "Frames": "foresight_models.pipeline_events",
+    "Description": "foresight_models.pipeline_events",
+    "Done": "foresight_models.pipeline_events",
+    "parse_rating": "foresight_models.critic",
+    # adapters
+    "AdapterOutput": "foresight_models.models.adapters",
+    "BottleneckAdapter": "foresight_models.models.adapters",
+    "LoRAAdapter": "foresight_models.models.lora_adapter",
+    "PerceiverAdapter": "foresight_models.models.adapters",
+    "QueryAdapter": "foresight_models.models.adapters",
+    "build_adapter": "foresight_models.models.adapters",
+    "count_parameters": "foresight_models.models.adapters",
+    # video data
+    "ClipTooShortError": "foresight_models.data.video",
+    "VideoDecodeError": "foresight_models.data.video",
+    "VideoInfo": "foresight_models.data.video",
+    "read_video": "foresight_models.data.video",
+    "video_info": "foresight_models.data.video",
+    "write_video": "foresight_models.data.video",
+    "SomethingSomethingV2": "foresight_models.data.datasets",
+    "collate_clips": "foresight_models.data.datasets",
+    "SyntheticMotion": "foresight_models.data.synthetic",
+    # LTX-Video conditioning hooks
+    "LTXConditioningAdapter": "foresight_models.conditioning",
+    "LTXConditioningHooks": "foresight_models.conditioning",
+    "install_ltx_conditioning": "foresight_models.conditioning",
+    "ltx_conditioning": "foresight_models.conditioning",
+    "video_token_mask": "foresight_models.conditioning",
+    # evaluation: predictors vs baselines, paired statistics, probes
+    "ClipFolder": "foresight_models.evaluation",
+    "Comparison": "foresight_models.statistics",
+    "EvaluationReport": "foresight_models.evaluation",
+    "Metric": "foresight_models.evaluation",
+    "compare": "foresight_models.statistics",
+    "evaluate": "foresight_models.evaluation",
+    "save_clip_folder": "foresight_models.evaluation",
+    "SpatialProbe": "foresight_models.probes",
+    "evaluate_spatial_probe": "foresight_models.probes",
+    "latent_alignment": "foresight_models.probes",
+    "train_spatial_probe": "foresight_models.probes",
 }
 
 _SUBMODULES = ("presets", "testing", "models", "metrics", "data", "training", "cli", "inputs")
@@ -29,9 +91,49 @@ _SUBMODULES = ("presets", "testing", "models", "metrics", "data", "training", "c
 __all__ = ["__version__", *_LAZY_NAMES]
 
 if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
+    from .conditioning import (
+        LTXConditioningAdapter,
+        LTXConditioningHooks,
+        install_ltx_conditioning,
+        ltx_conditioning,
+        video_token_mask,
+    )
+    from .critic import parse_rating
+    from .data.datasets import SomethingSomethingV2, collate_clips
+    from .data.synthetic import SyntheticMotion
+    from .data.video import ClipTooShortError, VideoDecodeError, VideoInfo, read_video, video_info, write_video
+    from .evaluation import ClipFolder, EvaluationReport, Metric, evaluate, save_clip_folder
+    from .models.adapters import (
+        AdapterOutput,
+        BottleneckAdapter,
+        PerceiverAdapter,
+        QueryAdapter,
+        build_adapter,
+        count_parameters,
+    )
+    from .models.frame_decoder import SimpleFrameDecoder
+    from .models.fusion import CrossAttentionFusion, HybridEncoder, HybridEncoderOutput
+    from .models.heads import (
+        CopyLastFrame,
+        LinearExtrapolation,
+        MultiFrameHead,
+        QueryPredictionHead,
+        TemporalTransformerHead,
+    )
     from .models.layers import Attention, CrossAttentionBlock, FeedForward, SelfAttentionBlock
+    from .models.lora_adapter import LoRAAdapter
+    from .models.losses import cosine_loss, info_nce_loss, mse_loss, pixel_l1_loss
+    from .pipeline import ForesightPipeline, ForesightPipelineOutput
+    from .pipeline_events import Description, Done, Frames, Progress, TextDelta
     from .presets import PRESETS, Preset
     from .presets import build as build_preset
+    from .probes import SpatialProbe, evaluate_spatial_probe, latent_alignment, train_spatial_probe
+    from .statistics import Comparison, compare
+
+
+# `diffusers.DiffusionPipeline.from_pretrained` finds ForesightPipeline folders once this package is
+# imported, without importing diffusers here (see `_diffusers_registry`).
+_diffusers_registry.install()
 
 
 def __getattr__(name: str) -> Any:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import __version__
+from . import __version__, cli_eval, cli_predict
 
 __all__ = ["COMMANDS", "Command", "main"]
 
@@ -80,6 +80,18 @@ def _run_info(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Command] = {
     "info": Command("info", "versions, device and the known architecture presets", _info_arguments, _run_info),
+    "predict": Command(
+        "predict",
+        "predict what happens next after one or more images: a video, a contact sheet and a description",
+        cli_predict.add_arguments,
+        cli_predict.run,
+    ),
+    "eval": Command(
+        "eval",
+        "score saved predictors and the copy / extrapolation baselines on a folder of clips",
+        cli_eval.add_arguments,
+        cli_eval.run,
+    ),
 }
 
 

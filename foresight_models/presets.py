@@ -312,3 +312,43 @@ def build(name: str, *, device: str | torch.device = "meta", dtype: torch.dtype 
     if any(p.dtype != dtype for p in model.parameters() if p.is_floating_point()):
         model = model.to(dtype=dtype)
     return model.eval()
+
+
+# Prediction head and frame decoder of the pixel-feedback experiment (E3.7): Qwen2.5-VL-7B tokens
+# (d=3584) of a 224x224 frame lie on an 8x8 grid after the 2x2 merger.
+register_preset(
+    Preset(
+        name="e3.7-query-prediction-head",
+        hub_id=None,
+        library="foresight_models",
+        class_name="foresight_models.models.heads:QueryPredictionHead",
+        config={
+            "dim": 3584,
+            "depth": 2,
+            "heads": 28,
+            "dim_head": 128,
+            "ff_mult": 3.75,
+            "num_frames": 8,
+            "max_tokens": 64,
+        },
+        num_parameters=604_359_168,
+        description="QueryPredictionHead at the E3.7 size (~604M) on Qwen2.5-VL-7B tokens",
+    )
+)
+register_preset(
+    Preset(
+        name="e3.7-simple-frame-decoder",
+        hub_id=None,
+        library="foresight_models",
+        class_name="foresight_models.models.frame_decoder:SimpleFrameDecoder",
+        config={
+            "dim": 3584,
+            "grid": (8, 8),
+            "out_size": 224,
+            "channels": (2560, 1280, 640, 320, 160),
+            "blocks_per_stage": 2,
+        },
+        num_parameters=362_684_931,
+        description="SimpleFrameDecoder at the E3.7 size (~362M): 8x8 Qwen2.5-VL-7B tokens -> 224x224 RGB",
+    )
+)

@@ -53,6 +53,9 @@ __all__ = [
     "tiny_t5_encoder",
     "tiny_t5_tokenizer",
     "tiny_timm_dinov2",
+    "tiny_pipeline",
+    "tiny_pipeline_folder",
+    "demo_image",
 ]
 
 #: Width of the tiny T5 encoder, and so the ``caption_channels`` of the tiny LTX transformer.
@@ -360,3 +363,115 @@ def tiny_ltx_pipeline(seed: int = 0) -> LTXImageToVideoPipeline:
     pipe = LTXImageToVideoPipeline(**tiny_ltx_components(seed))
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+# --------------------------------------------------------------------------------------------------
+# ForesightPipeline
+# --------------------------------------------------------------------------------------------------
+
+#: Version of the on-demand tiny pipeline folder (bumped when its components change).
+TINY_PIPELINE_VERSION = "1"
+
+
+def tiny_pipeline(
+    seed: int = 0,
+    *,
+    vlm: bool = True,
+    text_encoder: bool = True,
+    adapter: bool = False,
+    conditioning: bool = False,
+    fusion: bool = False,
+):
+    """A ``ForesightPipeline`` on the tiny components: LTX (+ T5), Qwen2.5-VL and optionally a
+    ``QueryAdapter`` (width 32 -> 4 tokens of width 32), an ``LTXConditioningAdapter`` and a
+    ``HybridEncoder`` (tiny DINOv2 as ``spatial_encoder`` + the pipeline's VLM, fused width 32).
+
+    ``text_encoder=False`` needs ``adapter=True`` (its tokens become the prompt embeddings).
+    """
+    from .pipeline import ForesightPipeline
+
+    components: dict[str, object] = tiny_ltx_components(seed)
+    if not text_encoder:
+        components.pop("text_encoder")
+        components.pop("tokenizer")
+    if vlm:
+        components["vlm"] = tiny_qwen2_5_vl(seed)
+        components["processor"] = tiny_qwen2_5_vl_processor()
+    if adapter:
+        from .models.adapters import QueryAdapter
+
+        with seeded(seed):
+            components["adapter"] = QueryAdapter(
+                d_in=32, d_out=TINY_CAPTION_CHANNELS, num_tokens=4, dim=32, depth=1, heads=4, dim_head=8
+            ).eval()
+    if fusion:
+        from .models.fusion import HybridEncoder
+
+        components["spatial_encoder"] = tiny_dinov2(seed)
+        with seeded(seed):
+            components["fusion"] = HybridEncoder(
+                dino=components["spatial_encoder"],
+                vlm=components["vlm"],
+                dino_image_size=56,
+                qwen_image_size=56,
+                dim=32,
+                depth=1,
+                heads=4,
+                dim_head=8,
+            )
+    if conditioning:
+        from .conditioning import LTXConditioningAdapter
+
+        components["conditioning"] = LTXConditioningAdapter.from_transformer(components["transformer"]).eval()
+    pipe = ForesightPipeline(**components)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def tiny_pipeline_folder(path: str | None = None) -> str:
+    """A saved tiny ``ForesightPipeline`` folder (T5 + Qwen2.5-VL), written on first use and reused after.
+
+    Args:
+        path: where to put it; default ``$FORESIGHT_CACHE`` or ``~/.cache/foresight_models``, under
+            ``tiny-pipeline-v{TINY_PIPELINE_VERSION}``.
+
+    Returns:
+        The folder, loadable with ``ForesightPipeline.from_pretrained(folder, local_files_only=True)``.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    if path is None:
+        root = os.environ.get("FORESIGHT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "foresight_models")
+        path = os.path.join(root, f"tiny-pipeline-v{TINY_PIPELINE_VERSION}")
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isfile(os.path.join(path, "model_index.json")):
+        return path
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".tiny-pipeline-", dir=parent)
+    try:
+        tiny_pipeline().save_pretrained(staging)
+        try:
+            os.replace(staging, path)  # atomic: a concurrent writer may have won, its folder is as good
+        except OSError:
+            if not os.path.isfile(os.path.join(path, "model_index.json")):
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def demo_image(size: int = 128):
+    """A deterministic RGB PIL test scene: a red ball at the top of a ramp, a blue cube at its foot."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (size, size), (235, 230, 220))
+    draw = ImageDraw.Draw(image)
+    s = size / 128
+    draw.rectangle([0, 104 * s, size, size], fill=(120, 90, 60))
+    draw.polygon([(8 * s, 40 * s), (8 * s, 104 * s), (96 * s, 104 * s)], fill=(150, 150, 150))
+    draw.ellipse([12 * s, 20 * s, 32 * s, 40 * s], fill=(210, 40, 40))
+    draw.rectangle([100 * s, 84 * s, 120 * s, 104 * s], fill=(40, 70, 200))
+    return image

@@ -1,1 +1,22 @@
-"""data"""
+"""Video data: PyAV reading and writing, Something-Something v2 in its official layout, and
+synthetic moving-shape clips with known motion, boxes and masks.
+
+PyAV itself is imported only when a file is read or written.
+"""
+
+from .datasets import SomethingSomethingV2, collate_clips
+from .synthetic import ACTIONS, SyntheticMotion
+from .video import ClipTooShortError, VideoDecodeError, VideoInfo, read_video, video_info, write_video
+
+__all__ = [
+    "ACTIONS",
+    "ClipTooShortError",
+    "SomethingSomethingV2",
+    "SyntheticMotion",
+    "VideoDecodeError",
+    "VideoInfo",
+    "collate_clips",
+    "read_video",
+    "video_info",
+    "write_video",
+]

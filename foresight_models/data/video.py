@@ -2,9 +2,12 @@
 
 Frames are numbered from 0 in display order. A window (``start``, ``num_frames``, ``stride`` or
 ``fps``) is read by seeking to the keyframe before ``start`` and decoding forward to the exact first
-wanted frame, then stopping after the last one, so a 16-frame window in a long clip costs a few
-keyframe intervals instead of the whole file. A windowed read returns exactly the frames that a full
-decode sliced the same way returns.
+wanted frame, then stopping after the last one, so a 16-frame window in a long clip costs at most
+one keyframe interval plus the window instead of the whole file. Frame numbers after a seek come
+from the packet timestamps (demuxed without decoding, cheap), so they are exact for variable frame
+rates too; when timestamps are missing or ambiguous the reader decodes from the start and counts
+frames. Either way a windowed read returns exactly the frames that a full decode sliced the same way
+returns.
 
 All frames come back as ``torch.uint8`` tensors laid out ``(t, c, h, w)`` with ``c = 3`` (RGB).
 """
@@ -135,7 +138,9 @@ def _check_size(size: Any) -> tuple[int, int] | None:
         or len(size) != 2
         or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in size)
     ):
-        raise ValueError(f"size: expected None, a positive int (square) or (height, width) of positive ints, got {size!r}")
+        raise ValueError(
+            f"size: expected None, a positive int (square) or (height, width) of positive ints, got {size!r}"
+        )
     return (int(size[0]), int(size[1]))
 
 
@@ -173,12 +178,18 @@ def _declared_duration(container, stream) -> float | None:
     return None
 
 
+def _no_frames_reason(declared: float | None) -> str:
+    if declared:
+        return f"truncated: the header declares {declared:.3f} s but no frame could be read"
+    return "it holds no video frames"
+
+
 def video_info(path: PathLike) -> VideoInfo:
     """Metadata of ``path``'s first video stream.
 
-    When the container does not store a frame count (webm), the packets are counted without
-    decoding. Raises ``VideoDecodeError`` for unreadable files and for files that end before the
-    duration their header declares (a truncated download).
+    The frames are counted by demuxing every packet (no decoding, cheap), which also finds
+    truncated files. Raises ``VideoDecodeError`` for unreadable files and for files whose packets
+    end before the duration or frame count their header declares (a truncated download).
     """
     path = _check_path(path)
     import av
@@ -187,15 +198,17 @@ def video_info(path: PathLike) -> VideoInfo:
     try:
         stream = container.streams.video[0]
         fps = _stream_fps(stream)
-        num_frames = stream.frames
-        last_end: float | None = None
+        stored_frames = stream.frames
+        declared = _declared_duration(container, stream)
+        num_frames, last_end = _count_packets(container, stream)
         if num_frames <= 0:
-            num_frames, last_end = _count_packets(container, stream, path)
-        if num_frames <= 0:
-            raise VideoDecodeError(path, "it holds no video frames")
+            raise VideoDecodeError(path, _no_frames_reason(declared))
+        if stored_frames > 0 and num_frames != stored_frames:
+            raise VideoDecodeError(
+                path, f"truncated: the header declares {stored_frames} frames but {num_frames} are stored"
+            )
         if fps is None:
             raise VideoDecodeError(path, "its video stream has no frame rate")
-        declared = _declared_duration(container, stream)
         if last_end is not None and declared is not None and last_end < declared - 1.5 / float(fps):
             raise VideoDecodeError(
                 path, f"truncated: the header declares {declared:.3f} s but the packets end at {last_end:.3f} s"
@@ -216,7 +229,8 @@ def video_info(path: PathLike) -> VideoInfo:
         container.close()
 
 
-def _count_packets(container, stream, path: Path) -> tuple[int, float | None]:
+def _count_packets(container, stream) -> tuple[int, float | None]:
+    """Number of packets of ``stream`` and the second at which the last one ends (from the stream start)."""
     count, last_end = 0, None
     for packet in container.demux(stream):
         if packet.size == 0:
@@ -294,74 +308,73 @@ def read_video(
             step = float(source_fps) / float(fps)
         else:
             step = float(stride or 1)
-        frames = _decode_window(container, stream, path, start, num_frames, step, source_fps, out_size)
+        frames = _decode_window(container, stream, path, start, num_frames, step, out_size)
     except av.FFmpegError as error:
         raise VideoDecodeError(path, f"FFmpeg failed decoding it ({error.strerror or error})") from error
     finally:
         container.close()
-    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()  # t h w c -> t c h w
+    return torch.from_numpy(np.stack(frames))  # t c h w
 
 
-def _frame_index(frame, origin: int, time_base: Fraction, fps: Fraction) -> float:
-    return float((frame.pts - origin) * time_base * fps)
+def _display_timestamps(container, stream) -> list[int] | None:
+    """Sorted presentation timestamps of every packet of ``stream`` (demuxed, not decoded).
+
+    The rank of a timestamp in this list is the frame's index in display order, which holds for
+    variable frame rates too. ``None`` when some packet has no timestamp.
+    """
+    timestamps = []
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue
+        if packet.pts is None:
+            return None
+        timestamps.append(packet.pts)
+    timestamps.sort()
+    return timestamps
 
 
-def _decode_window(container, stream, path, start, num_frames, step, source_fps, out_size) -> list[np.ndarray]:
-    """Decode the wanted frames, seeking when the stream's timestamps allow it."""
+def _decode_window(container, stream, path, start, num_frames, step, out_size) -> list[np.ndarray]:
+    """Decode the wanted frames, seeking when the packet timestamps allow it."""
     stream.thread_type = "AUTO"
-    time_base = stream.time_base
-    origin = stream.start_time or 0
-    # Seek only with a constant frame rate and usable timestamps; otherwise decode from the start and
-    # count frames, which is always exact.
-    can_seek = start > 0 and source_fps is not None and time_base is not None and stream.codec_context.name != "gif"
-    if can_seek:
-        # Aim a little before the wanted frame: a keyframe seek lands at or before its target.
-        target = origin + int(math.floor((start - 0.5) / source_fps / time_base))
-        container.seek(max(target, origin), stream=stream, backward=True, any_frame=False)
-        result = _decode_forward(container, stream, path, start, num_frames, step, source_fps, out_size, True)
-        if result is not None:
-            return result
-        container.seek(origin, stream=stream, backward=True, any_frame=False)
-    result = _decode_forward(container, stream, path, start, num_frames, step, source_fps, out_size, False)
+    if start > 0 and stream.codec_context.name != "gif":
+        timestamps = _display_timestamps(container, stream)
+        if timestamps is not None and start < len(timestamps) and len(set(timestamps)) == len(timestamps):
+            container.seek(timestamps[start], stream=stream, backward=True, any_frame=False)
+            result = _decode_forward(container, stream, path, start, num_frames, step, out_size, timestamps)
+            if result is not None:
+                return result
+        container.seek(stream.start_time or 0, stream=stream, backward=True, any_frame=False)
+    result = _decode_forward(container, stream, path, start, num_frames, step, out_size, None)
     assert result is not None
     return result
 
 
-def _decode_forward(container, stream, path, start, num_frames, step, source_fps, out_size, seeked):
+def _decode_forward(container, stream, path, start, num_frames, step, out_size, timestamps):
     """Decode forward from the current position collecting the wanted frames.
 
-    After a seek, frame indices come from timestamps; ``None`` is returned when they cannot be trusted
-    (missing or off the frame grid) or the seek landed after ``start``, so the caller decodes from
-    the beginning instead.
+    With ``timestamps`` (after a seek), a frame's index is the rank of its timestamp; ``None`` is
+    returned when a frame's timestamp is not in the table or the seek landed after ``start``, so the
+    caller decodes from the beginning and counts frames instead.
     """
-    time_base, origin = stream.time_base, stream.start_time or 0
+    rank = {pts: i for i, pts in enumerate(timestamps)} if timestamps is not None else None
     wanted = _wanted_indices(start, num_frames, step)
     next_index = next(wanted)
     frames: list[np.ndarray] = []
     position = -1
-    last_end_seconds = 0.0
+    last_pts = None
     for frame in container.decode(stream):
-        if seeked:
-            if frame.pts is None:
+        if rank is not None:
+            index = rank.get(frame.pts)
+            if index is None or (position < 0 and index > start):
                 return None
-            exact = _frame_index(frame, origin, time_base, source_fps)
-            index = round(exact)
-            if abs(exact - index) > 0.25:
-                return None
-            if position < 0 and index > start:
-                return None  # landed past the wanted frame
             if index <= position:
                 continue
         else:
             index = position + 1
         position = index
-        if frame.pts is not None and time_base is not None:
-            last_end_seconds = float((frame.pts - origin) * time_base)
+        last_pts = frame.pts if frame.pts is not None else last_pts
         if index < next_index:
             continue
-        if index > next_index:
-            if seeked:
-                return None  # a gap in the timestamps: fall back to counting frames
         array = None
         while next_index == index:
             if array is None:
@@ -370,18 +383,18 @@ def _decode_forward(container, stream, path, start, num_frames, step, source_fps
             next_index = next(wanted, None)
             if next_index is None:
                 return frames
-        if next_index < index:  # cannot happen for step > 0; guards the loop invariant
-            raise AssertionError("wanted frame indices must increase")
     # end of stream
     available = position + 1
     declared = _declared_duration(container, stream)
-    if source_fps is not None and declared is not None and position >= 0:
-        if last_end_seconds + 1.0 / float(source_fps) < declared - 1.5 / float(source_fps):
+    source_fps = _stream_fps(stream)
+    if source_fps is not None and declared is not None and last_pts is not None and stream.time_base is not None:
+        last_end = float((last_pts - (stream.start_time or 0)) * stream.time_base) + 1.0 / float(source_fps)
+        if last_end < declared - 1.5 / float(source_fps):
             raise VideoDecodeError(
-                path, f"truncated: the header declares {declared:.3f} s but frames end at {last_end_seconds:.3f} s"
+                path, f"truncated: the header declares {declared:.3f} s but frames end at {last_end:.3f} s"
             )
     if available <= 0:
-        raise VideoDecodeError(path, "it holds no decodable video frames")
+        raise VideoDecodeError(path, _no_frames_reason(declared))
     if num_frames is None:
         if not frames:
             raise ClipTooShortError(path, start + 1, available)
@@ -391,10 +404,21 @@ def _decode_forward(container, stream, path, start, num_frames, step, source_fps
 
 
 def _to_rgb(frame, out_size: tuple[int, int] | None) -> np.ndarray:
+    """One decoded frame -> uint8 ``(3, h, w)`` RGB.
+
+    Converting to planar ``gbrp`` and copying the three planes gives the same values as
+    ``to_ndarray(format="rgb24")`` without the slow ``h w c -> c h w`` transpose.
+    """
+    height, width = out_size if out_size is not None else (frame.height, frame.width)
     if out_size is None:
-        return frame.to_ndarray(format="rgb24")
-    height, width = out_size
-    return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BILINEAR")
+        planar = frame.reformat(format="gbrp")
+    else:
+        planar = frame.reformat(format="gbrp", width=width, height=height, interpolation="BILINEAR")
+    out = np.empty((3, height, width), dtype=np.uint8)
+    for channel, plane in zip((1, 2, 0), planar.planes):  # gbrp plane order: G, B, R
+        rows = np.frombuffer(plane, dtype=np.uint8, count=plane.line_size * height).reshape(height, plane.line_size)
+        out[channel] = rows[:, :width]
+    return out
 
 
 # --------------------------------------------------------------------------- writing
@@ -451,7 +475,9 @@ def write_video(
     path = _check_path(path)
     suffix = path.suffix.lower()
     if suffix not in _ENCODERS and codec is None:
-        raise ValueError(f"path: unsupported suffix {suffix!r} for {str(path)!r}; allowed: {sorted(_ENCODERS)} (or pass codec=)")
+        raise ValueError(
+            f"path: unsupported suffix {suffix!r} for {str(path)!r}; allowed: {sorted(_ENCODERS)} (or pass codec=)"
+        )
     if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction)) or not fps > 0 or math.isinf(fps):
         raise ValueError(f"fps: expected a finite number > 0, got {fps!r}")
     array = _frames_to_uint8(frames)

@@ -20,7 +20,9 @@ from ._checks import check_same_shape, check_tensor
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["LPIPSWeightsError", "load_lpips_network", "lpips", "lpips_backbone_file", "pixel_l1", "psnr", "ssim"]
+__all__ = [
+    "LPIPS_BACKBONE_URLS",
+    "LPIPSWeightsError", "load_lpips_network", "lpips", "lpips_backbone_file", "pixel_l1", "psnr", "ssim"]
 
 
 def _check_pair(prediction: torch.Tensor, target: torch.Tensor, data_range: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,7 +121,11 @@ def ssim(
 
 # -- LPIPS -------------------------------------------------------------------------------------------
 
-_TORCHVISION_WEIGHTS = {"alex": ("alexnet", "AlexNet_Weights"), "vgg": ("vgg16", "VGG16_Weights")}
+#: torchvision's ImageNet checkpoints of the LPIPS backbones (``AlexNet_Weights`` / ``VGG16_Weights.IMAGENET1K_V1``).
+LPIPS_BACKBONE_URLS = {
+    "alex": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+    "vgg": "https://download.pytorch.org/models/vgg16-397923af.pth",
+}
 
 
 class LPIPSWeightsError(FileNotFoundError):
@@ -133,12 +139,10 @@ def lpips_backbone_file(net: Literal["alex", "vgg"] = "alex") -> Path:
     file torchvision would download for ``AlexNet_Weights.IMAGENET1K_V1`` / ``VGG16_Weights.IMAGENET1K_V1``.
     """
     import torch.hub
-    import torchvision.models
 
-    if net not in _TORCHVISION_WEIGHTS:
-        raise ValueError(f"net must be one of {sorted(_TORCHVISION_WEIGHTS)}, got {net!r}")
-    url = getattr(torchvision.models, _TORCHVISION_WEIGHTS[net][1]).IMAGENET1K_V1.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    if net not in LPIPS_BACKBONE_URLS:
+        raise ValueError(f"net must be one of {sorted(LPIPS_BACKBONE_URLS)}, got {net!r}")
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(LPIPS_BACKBONE_URLS[net])
 
 
 @functools.lru_cache(maxsize=4)
@@ -147,34 +151,34 @@ def _cached_network(net: str, backbone_weights: str | None, random_backbone: boo
 
 
 def _build_network(net: str, backbone_weights: str | None, random_backbone: bool) -> nn.Module:
+    path = None
+    if not random_backbone:
+        path = Path(backbone_weights) if backbone_weights is not None else lpips_backbone_file(net)
+        if not path.is_file():
+            raise LPIPSWeightsError(
+                f"LPIPS ({net}) needs the ImageNet weights of its backbone, which are not downloaded automatically. "
+                f"Missing file: {path}. Download {LPIPS_BACKBONE_URLS[net]} to that path (or pass "
+                "backbone_weights=<path to that file>), or pass random_backbone=True for an uncalibrated network "
+                "(tests only)."
+            )
     try:
-        import torchvision.models
         from torchmetrics.functional.image.lpips import _NoTrainLpips
     except ImportError as error:  # pragma: no cover - depends on the environment
         raise ImportError(
             "lpips needs torchmetrics and torchvision: pip install 'foresight_models[eval]' torchvision"
         ) from error
-
     # The backbone is built without weights (torchmetrics would otherwise download them); the LPIPS
     # linear layers come from the file that ships inside the torchmetrics package.
     network = _NoTrainLpips(net=net, pretrained=True, pnet_rand=True)
-    if random_backbone:
+    if path is None:
         return network
-    path = Path(backbone_weights) if backbone_weights is not None else lpips_backbone_file(net)
-    if not path.is_file():
-        url = getattr(torchvision.models, _TORCHVISION_WEIGHTS[net][1]).IMAGENET1K_V1.url
-        raise LPIPSWeightsError(
-            f"LPIPS ({net}) needs the ImageNet weights of its backbone, which are not downloaded automatically. "
-            f"Missing file: {path}. Download {url} to that path (or pass backbone_weights=<path to that file>), "
-            "or pass random_backbone=True for an uncalibrated network (tests only)."
-        )
     state = torch.load(path, map_location="cpu", weights_only=True)
     features = {}
     for name, _ in network.net.named_parameters():
         slice_name, rest = name.split(".", 1)  # "slice1.0.weight" -> "features.0.weight"
         key = f"features.{rest}"
         if key not in state:
-            raise LPIPSWeightsError(f"{path} is not a torchvision {_TORCHVISION_WEIGHTS[net][0]} checkpoint: no {key!r}")
+            raise LPIPSWeightsError(f"{path} is not torchvision's {net} checkpoint: it has no {key!r}")
         features[name] = state[key]
     network.net.load_state_dict(features, strict=True)
     return network
@@ -201,8 +205,8 @@ def load_lpips_network(
     Raises:
         LPIPSWeightsError: the backbone file is missing; the message names the file and the URL to fetch.
     """
-    if net not in _TORCHVISION_WEIGHTS:
-        raise ValueError(f"net must be one of {sorted(_TORCHVISION_WEIGHTS)}, got {net!r}")
+    if net not in LPIPS_BACKBONE_URLS:
+        raise ValueError(f"net must be one of {sorted(LPIPS_BACKBONE_URLS)}, got {net!r}")
     if random_backbone and backbone_weights is not None:
         raise ValueError("pass either backbone_weights or random_backbone=True, not both")
     if random_backbone:

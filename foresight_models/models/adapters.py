@@ -33,7 +33,7 @@ __all__ = [
     "ADAPTER_KINDS",
     "AdapterOutput",
     "BottleneckAdapter",
-    "LoRAAdapter",
+    "LoRAAdapter",  # noqa: F822 - resolved lazily by __getattr__ below
     "PerceiverAdapter",
     "QueryAdapter",
     "build_adapter",
@@ -339,7 +339,7 @@ def _closest_width(count, target: int, *, step: int, max_width: int) -> tuple[in
 
 
 def _default_depth(target_params: int) -> int:
-    """Depth that grows with the budget: 1M -> 1 block, 10M -> 3, 100M -> 6, capped at 12."""
+    """Depth that grows with the budget: 1M -> 2 blocks, 10M -> 3, 100M -> 4, capped at 12."""
     return int(min(12, max(1, round(1.5 * math.log10(max(target_params, 1) / 1e6) + 1.5))))
 
 
@@ -382,6 +382,7 @@ def build_adapter(
     fixed = {"d_in": d_in, "d_out": d_out, "num_tokens": num_tokens, **kwargs}
 
     if kind == "bottleneck":
+
         def count(width: int) -> int:
             return _meta_count(cls, hidden_dim=width, **fixed)
 
@@ -394,8 +395,12 @@ def build_adapter(
         depths = [kwargs.pop("depth")] if "depth" in kwargs else [_default_depth(target_params)]
         fixed.pop("depth", None)
         depths += [d for d in range(1, 13) if d not in depths]
-        params, config = None, {}
-        for depth in depths:  # the default depth first; others only if it cannot reach the budget
+        smallest = _meta_count(cls, dim=32, depth=min(depths), **fixed)
+        params, config = smallest, {"dim": 32, "depth": min(depths)}
+        # The default depth first; the others only if it cannot reach the budget (none if nothing can).
+        reachable = smallest <= (1 + _BUDGET_TOLERANCE) * target_params
+        for depth in depths if reachable else ():
+
             def count(width: int, depth: int = depth) -> int:
                 return _meta_count(cls, dim=width, depth=depth, **fixed)
 
@@ -410,3 +415,16 @@ def build_adapter(
             f"{params:,} parameters"
         )
     return cls(**fixed, **config)
+
+
+# Registers LoRAAdapter's module whenever this one is imported, so pipeline folders naming it resolve.
+from . import lora_adapter as _lora_adapter  # noqa: E402, F401
+
+
+def __getattr__(name: str):
+    # LoRAAdapter lives in its own module, which imports this one; re-exported lazily to avoid a cycle.
+    if name == "LoRAAdapter":
+        from .lora_adapter import LoRAAdapter
+
+        return LoRAAdapter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -88,8 +88,10 @@ class SimpleFrameDecoder(ModelMixin, ConfigMixin):
         for name, value in (("dim", dim), ("blocks_per_stage", blocks_per_stage), ("out_channels", out_channels)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if not isinstance(channels, (tuple, list)) or len(channels) < 1 or not all(
-            isinstance(c, int) and c >= 1 for c in channels
+        if (
+            not isinstance(channels, (tuple, list))
+            or len(channels) < 1
+            or not all(isinstance(c, int) and c >= 1 for c in channels)
         ):
             raise ValueError(f"channels must be a non-empty sequence of positive ints, got {channels!r}")
         self.grid = _pair("grid", grid)
@@ -122,9 +124,7 @@ class SimpleFrameDecoder(ModelMixin, ConfigMixin):
         if tokens.ndim != 3:
             raise ValueError(f"tokens must have shape (b, n, d), got {tuple(tokens.shape)}")
         if tokens.shape[1] != gh * gw:
-            raise ValueError(
-                f"tokens hold n={tokens.shape[1]} tokens but grid={self.grid} needs gh * gw = {gh * gw}"
-            )
+            raise ValueError(f"tokens hold n={tokens.shape[1]} tokens but grid={self.grid} needs gh * gw = {gh * gw}")
         if tokens.shape[2] != self.config.dim:
             raise ValueError(f"tokens have d={tokens.shape[2]} but the decoder was built with dim={self.config.dim}")
         x = rearrange(self.proj_in(tokens), "b (gh gw) c -> b c gh gw", gh=gh, gw=gw)

@@ -117,13 +117,15 @@ class _ContextEmbedding(nn.Module):
     any ``t <= num_frames`` works and a frame's embedding does not depend on frames after it.
     """
 
-    def __init__(self, *, dim: int, hidden_dim: int, num_frames: int, max_tokens: int, max_horizon: int):
+    def __init__(
+        self, *, dim: int, hidden_dim: int, num_frames: int, max_tokens: int, max_horizon: int, positions: bool = True
+    ):
         super().__init__()
         self.dim, self.num_frames, self.max_tokens, self.max_horizon = dim, num_frames, max_tokens, max_horizon
         self.proj_in = nn.Linear(dim, hidden_dim) if hidden_dim != dim else nn.Identity()
         self.time_embed = nn.Parameter(torch.randn(num_frames, hidden_dim) * 0.02)
-        self.pos_embed = nn.Parameter(torch.randn(max_tokens, hidden_dim) * 0.02)
-        self.horizon_embed = nn.Parameter(torch.zeros(max_horizon, hidden_dim))
+        self.pos_embed = nn.Parameter(torch.randn(max_tokens, hidden_dim) * 0.02) if positions else None
+        self.horizon_embed = nn.Parameter(torch.randn(max_horizon, hidden_dim) * 0.02)
 
     def validate(self, context: torch.Tensor, mask: torch.Tensor | None, horizon: int) -> torch.Tensor | None:
         """Check ``context (b, t, n, d)``, ``mask`` and ``horizon``; return the mask as ``(b, t, n)`` or ``None``."""
@@ -151,11 +153,11 @@ class _ContextEmbedding(nn.Module):
             return mask
         raise ValueError(f"mask must have shape (b, n)={(b, n)} or (b, t, n)={(b, t, n)}, got {tuple(mask.shape)}")
 
-    def forward(self, context: torch.Tensor, horizon: int, *, positions: bool = True) -> torch.Tensor:
+    def forward(self, context: torch.Tensor, horizon: int) -> torch.Tensor:
         """``(b, t, n, d) -> (b, t, n, hidden_dim)``."""
         t, n = context.shape[1], context.shape[2]
         h = self.proj_in(context) + rearrange(self.time_embed[-t:], "t d -> 1 t 1 d")
-        if positions:
+        if self.pos_embed is not None:
             h = h + rearrange(self.pos_embed[:n], "n d -> 1 1 n d")
         return h + self.horizon_embed[horizon - 1]
 
@@ -288,7 +290,12 @@ class MultiFrameHead(ModelMixin, ConfigMixin):
         hidden_dim = dim if hidden_dim is None else hidden_dim
         _check_positive("hidden_dim", hidden_dim)
         self.embed = _ContextEmbedding(
-            dim=dim, hidden_dim=hidden_dim, num_frames=num_frames, max_tokens=max_tokens, max_horizon=max_horizon
+            dim=dim,
+            hidden_dim=hidden_dim,
+            num_frames=num_frames,
+            max_tokens=max_tokens,
+            max_horizon=max_horizon,
+            positions=False,
         )
         self.query = nn.Parameter(torch.randn(hidden_dim) * 0.02)
         self.layers = nn.ModuleList(
@@ -300,7 +307,7 @@ class MultiFrameHead(ModelMixin, ConfigMixin):
     def forward(self, context: torch.Tensor, mask: torch.Tensor | None = None, *, horizon: int = 1) -> torch.Tensor:
         mask = self.embed.validate(context, mask, horizon)
         b = context.shape[0]
-        h = self.embed(context, horizon, positions=False)
+        h = self.embed(context, horizon)
         history = rearrange(h, "b t n d -> (b n) t d")
         history_mask = None if mask is None else rearrange(mask, "b t n -> (b n) t")
         queries = rearrange(h[:, -1] + self.query, "b n d -> (b n) 1 d")

@@ -1,0 +1,837 @@
+"""``ForesightPipeline``: LTX-Video predicts what happens next as a video, Qwen2.5-VL describes it.
+
+The research behind it (``DESIGN.md``): a VLM cannot predict the future in its own latent space
+(every prediction head lost to copying the last frame), but LTX-Video image-to-video continues a
+scene (temporal ratio 0.89 vs 0.37 for simple extrapolation) and Qwen2.5-VL recognises the action in
+the generated clip almost as well as in real video (action recall 70% vs 75%).
+
+One call runs three stages:
+
+1. context: one or several images (the last one is the frame the video continues); without a
+   ``prompt`` the VLM writes the motion prompt from the context images;
+2. video: diffusers' ``LTXImageToVideoPipeline``, built from this pipeline's own component objects,
+   denoises ``num_continuations`` futures in one batch; with an ``adapter`` the context is also
+   injected through :func:`foresight_models.conditioning.ltx_conditioning` while it runs;
+3. description: the VLM answers ``question`` about each predicted clip and, with several
+   continuations, rates each one (:data:`foresight_models.critic.RATING_PROMPT`); the outputs come
+   back sorted best first.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import PIL.Image
+import torch
+from diffusers import DiffusionPipeline, LTXImageToVideoPipeline
+from diffusers.utils import BaseOutput
+
+# Importing our component modules puts them in ``sys.modules``, where diffusers resolves the module
+# paths that ``model_index.json`` records for them (see ``_diffusers_registry``).
+from . import _diffusers_registry
+from . import conditioning as _conditioning
+from .critic import RATING_PROMPT, parse_rating, rank_best_first
+from .inputs import to_frames, to_pil_images
+from .models import adapters as _adapters  # noqa: F401
+from .pipeline_events import Description, Done, ForesightEvent, Frames, Progress, TextDelta
+
+try:  # the hybrid encoder is optional
+    from .models import fusion as _fusion  # noqa: F401
+except ImportError:  # pragma: no cover
+    _fusion = None
+
+__all__ = [
+    "DEFAULT_QUESTION",
+    "MOTION_PROMPT_INSTRUCTION",
+    "ForesightPipeline",
+    "ForesightPipelineOutput",
+]
+
+DEFAULT_QUESTION = "What happens next?"
+
+#: What the VLM is asked about the context images when no ``prompt`` is given; its answer is the
+#: motion prompt of the video model.
+MOTION_PROMPT_INSTRUCTION = (
+    "These images show a scene; the last one is the current moment. In one or two sentences, describe "
+    "the scene and the motion that happens next, as a prompt for a video generation model."
+)
+
+_OUTPUT_TYPES = ("pil", "np", "pt", "latent")
+
+
+@dataclass
+class ForesightPipelineOutput(BaseOutput):
+    """Result of :class:`ForesightPipeline`; every per-continuation list is sorted best first.
+
+    Args:
+        frames: the predicted clips, one per continuation: ``output_type="pil"`` -> a list of lists of
+            ``t`` PIL images; ``"np"`` -> float array ``(n, t, h, w, c)`` in [0, 1]; ``"pt"`` -> float
+            tensor ``(n, t, c, h, w)`` in [0, 1]; ``"latent"`` -> the packed latents
+            ``(n, tokens, channels)`` of ``LTXImageToVideoPipeline``.
+        description: the VLM's answer to ``question`` for each clip (``None`` without a VLM or with
+            ``output_type="latent"``).
+        prompt: the motion prompt the video was generated from (given, or written by the VLM).
+        scores: the critic's plausibility score of each clip on ``[0, 10]`` (``nan`` when its answer held
+            no number in range), or ``None`` when the clips were not rated.
+        seed: the seed of the generator the noise was drawn from (reproduces the call when passed back
+            as ``seed=``).
+        ratings: the critic's raw answers, aligned with ``scores``.
+        order: for each returned clip, its index in generation order.
+    """
+
+    frames: Any
+    description: list[str] | None
+    prompt: str
+    scores: list[float] | None
+    seed: int
+    ratings: list[str] | None = None
+    order: list[int] | None = None
+
+
+class _Cancelled(Exception):
+    """Raised inside a stream's worker when its consumer has gone away."""
+
+
+class ForesightPipeline(DiffusionPipeline):
+    r"""Visual foresight: predict a scene's future as a video (LTX-Video) and describe it (Qwen2.5-VL).
+
+    Components:
+        transformer (``LTXVideoTransformer3DModel``), vae (``AutoencoderKLLTXVideo``), scheduler
+        (``FlowMatchEulerDiscreteScheduler``): the LTX-Video image-to-video model.
+        text_encoder (``T5EncoderModel``) + tokenizer (``T5Tokenizer[Fast]``), optional: LTX's prompt
+        encoder. Without it the adapter's tokens are the prompt embeddings.
+        vlm (``Qwen2_5_VLForConditionalGeneration``) + processor (``Qwen2_5_VLProcessor``), optional:
+        writes the motion prompt, describes and rates the clips.
+        spatial_encoder, fusion, optional: a hybrid encoder of the context images whose fused tokens
+        feed the adapter (otherwise the VLM's last hidden states do).
+        adapter, optional: a :mod:`foresight_models.models.adapters` module mapping context tokens
+        ``(b, n, d_in)`` to conditioning tokens ``(b, k, caption_channels)``.
+        conditioning (``LTXConditioningAdapter``), optional: per-block key/value projections; with it
+        the adapter tokens enter by decoupled cross-attention, without it they join the prompt.
+
+    Raises:
+        ValueError: with neither a text encoder nor an adapter (LTX would have no prompt embeddings),
+            with a text encoder but no tokenizer, or a VLM without its processor.
+    """
+
+    model_cpu_offload_seq = "vlm->spatial_encoder->fusion->adapter->text_encoder->transformer->vae"
+    _optional_components = [
+        "text_encoder",
+        "tokenizer",
+        "vlm",
+        "processor",
+        "spatial_encoder",
+        "fusion",
+        "adapter",
+        "conditioning",
+    ]
+    _callback_tensor_inputs = ["latents", "prompt_embeds", "negative_prompt_embeds"]
+
+    def __init__(
+        self,
+        transformer,
+        vae,
+        scheduler,
+        text_encoder=None,
+        tokenizer=None,
+        vlm=None,
+        processor=None,
+        spatial_encoder=None,
+        fusion=None,
+        adapter=None,
+        conditioning=None,
+    ):
+        super().__init__()
+        if text_encoder is None and adapter is None:
+            raise ValueError(
+                "ForesightPipeline needs prompt embeddings for LTX-Video: pass text_encoder (+ tokenizer), "
+                "or an adapter whose tokens become the prompt embeddings; got neither"
+            )
+        if text_encoder is not None and tokenizer is None:
+            raise ValueError("tokenizer is required with text_encoder, got tokenizer=None")
+        if vlm is not None and processor is None:
+            raise ValueError("processor is required with vlm, got processor=None")
+        if conditioning is not None and adapter is None:
+            raise ValueError("conditioning needs an adapter to produce its tokens, got adapter=None")
+        self.register_modules(
+            transformer=transformer,
+            vae=vae,
+            scheduler=scheduler,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            vlm=vlm,
+            processor=processor,
+            spatial_encoder=spatial_encoder,
+            fusion=fusion,
+            adapter=adapter,
+            conditioning=conditioning,
+        )
+        #: Hub ids of the upstream checkpoints the components come from (written to the model card).
+        self.base_models: list[str] = []
+
+    # ------------------------------------------------------------------------------------------------
+    # assembly, saving
+    # ------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_components(
+        cls,
+        video_model: str | os.PathLike | DiffusionPipeline | None = "Lightricks/LTX-Video",
+        vlm: str | os.PathLike | torch.nn.Module | None = "Qwen/Qwen2.5-VL-7B-Instruct",
+        *,
+        processor: Any = None,
+        spatial_encoder: Any = None,
+        fusion: Any = None,
+        adapter: Any = None,
+        conditioning: Any = None,
+        text_encoder: bool = True,
+        torch_dtype: torch.dtype | None = None,
+        local_files_only: bool = False,
+        **from_pretrained_kwargs: Any,
+    ) -> ForesightPipeline:
+        """Assemble a pipeline from the upstream checkpoints (Hub ids or local folders) or loaded modules.
+
+        Args:
+            video_model: an LTX-Video diffusers checkpoint (id or folder) or a loaded
+                ``LTXImageToVideoPipeline`` / ``LTXPipeline``.
+            vlm: a Qwen2.5-VL checkpoint (id or folder, its processor is loaded from the same place), a
+                loaded ``Qwen2_5_VLForConditionalGeneration`` (then ``processor`` is required) or ``None``.
+            processor: the VLM's processor when ``vlm`` is a module.
+            spatial_encoder, fusion, adapter, conditioning: our optional components, as modules.
+            text_encoder: keep LTX's T5 text encoder (``False`` drops it; an ``adapter`` is then required).
+            torch_dtype: dtype of every loaded module.
+            local_files_only: never touch the network.
+            from_pretrained_kwargs: passed to every ``from_pretrained`` (``cache_dir``, ``revision``...).
+        """
+        base_models: list[str] = []
+        load_kwargs = {"local_files_only": local_files_only, **from_pretrained_kwargs}
+        if isinstance(video_model, DiffusionPipeline):
+            ltx = video_model
+        elif isinstance(video_model, (str, os.PathLike)):
+            ltx = _load_or_explain(
+                lambda: LTXImageToVideoPipeline.from_pretrained(video_model, torch_dtype=torch_dtype, **load_kwargs),
+                video_model,
+                "the LTX-Video checkpoint",
+            )
+            base_models += _hub_ids(video_model)
+        else:
+            raise TypeError(
+                f"video_model: expected a Hub id, a folder or a loaded LTX pipeline, got {type(video_model).__name__}"
+            )
+        if isinstance(vlm, (str, os.PathLike)):
+            from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+            vlm_id = vlm
+            vlm = _load_or_explain(
+                lambda: Qwen2_5_VLForConditionalGeneration.from_pretrained(vlm_id, dtype=torch_dtype, **load_kwargs),
+                vlm_id,
+                "the Qwen2.5-VL checkpoint",
+            )
+            if processor is None:
+                processor = _load_or_explain(
+                    lambda: AutoProcessor.from_pretrained(vlm_id, **load_kwargs), vlm_id, "the Qwen2.5-VL processor"
+                )
+            base_models += _hub_ids(vlm_id)
+        elif vlm is not None and not isinstance(vlm, torch.nn.Module):
+            raise TypeError(f"vlm: expected a Hub id, a folder, a loaded model or None, got {type(vlm).__name__}")
+        pipe = cls(
+            transformer=ltx.transformer,
+            vae=ltx.vae,
+            scheduler=ltx.scheduler,
+            text_encoder=ltx.text_encoder if text_encoder else None,
+            tokenizer=ltx.tokenizer if text_encoder else None,
+            vlm=vlm,
+            processor=processor,
+            spatial_encoder=spatial_encoder,
+            fusion=fusion,
+            adapter=adapter,
+            conditioning=conditioning,
+        )
+        pipe.base_models = base_models
+        return pipe
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> ForesightPipeline:
+        """Load a saved pipeline (a folder or Hub id), as ``DiffusionPipeline.from_pretrained``.
+
+        A saved ``fusion`` (a ``HybridEncoder``, whose folder holds only the fusion weights) is rebuilt on
+        this pipeline's own ``spatial_encoder`` and ``vlm`` instead of loading its backbones again.
+        """
+        if "fusion" in kwargs:
+            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        folder = os.fspath(pretrained_model_name_or_path)
+        if not os.path.isdir(folder):
+            hub = ("cache_dir", "revision", "token", "local_files_only", "proxies")
+            folder = cls.download(folder, **{k: kwargs[k] for k in hub if k in kwargs})
+        if (cls.load_config(folder).get("fusion") or [None])[0] is None:
+            return super().from_pretrained(folder, **kwargs)
+        from .models.fusion import HybridEncoder
+
+        pipe = super().from_pretrained(folder, fusion=None, **kwargs)
+        fusion = HybridEncoder.from_pretrained(
+            os.path.join(folder, "fusion"),
+            dino=pipe.spatial_encoder,
+            vlm=pipe.vlm,
+            torch_dtype=kwargs.get("torch_dtype"),
+            local_files_only=kwargs.get("local_files_only"),
+        )
+        pipe.register_modules(fusion=fusion.to(pipe.transformer.device))
+        return pipe
+
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, *, base_models: Sequence[str] | None = None, **kwargs: Any
+    ) -> None:
+        """Write a standard diffusers folder (``model_index.json``, one safetensors subfolder per component)
+        plus ``README.md``, a model card with Hub metadata.
+
+        Args:
+            base_models: Hub ids recorded as the card's ``base_model`` (default: :attr:`base_models`).
+            kwargs: passed to ``DiffusionPipeline.save_pretrained`` (``safe_serialization`` stays True).
+        """
+        from .model_card import write_model_card
+
+        if kwargs.get("safe_serialization", True) is not True:
+            raise ValueError("safe_serialization: only safetensors is supported, got False")
+        super().save_pretrained(save_directory, **kwargs)
+        components = {
+            name: f"{type(module).__module__}.{type(module).__name__}"
+            for name, module in self.components.items()
+            if module is not None
+        }
+        write_model_card(
+            save_directory,
+            components=components,
+            base_models=list(base_models if base_models is not None else self.base_models),
+        )
+
+    def enable_vae_tiling(self, **kwargs: Any) -> None:
+        """Decode the video in overlapping tiles (``AutoencoderKLLTXVideo.enable_tiling`` arguments) to save memory."""
+        self.vae.enable_tiling(**kwargs)
+
+    def disable_vae_tiling(self) -> None:
+        """Decode the video in one pass again."""
+        self.vae.disable_tiling()
+
+    # ------------------------------------------------------------------------------------------------
+    # public calls
+    # ------------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        image: Any,
+        prompt: str | None = None,
+        question: str = DEFAULT_QUESTION,
+        *,
+        height: int = 512,
+        width: int = 704,
+        num_frames: int = 121,
+        frame_rate: int = 25,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 3.0,
+        negative_prompt: str | None = None,
+        num_continuations: int = 1,
+        rate: bool | None = None,
+        conditioning_frames: str | Sequence[int] = "first",
+        conditioning_strength: float = 1.0,
+        generator: torch.Generator | None = None,
+        seed: int | None = None,
+        output_type: str = "pil",
+        decode_timestep: float = 0.05,
+        decode_noise_scale: float | None = None,
+        max_new_tokens: int = 128,
+        max_description_frames: int = 8,
+        max_sequence_length: int = 128,
+        callback_on_step_end: Callable[..., dict] | None = None,
+        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+    ) -> ForesightPipelineOutput:
+        r"""Predict what happens next after ``image`` and describe it.
+
+        Args:
+            image: the context: one image or a list of images (PIL of any mode, ``(h, w, c)`` arrays,
+                ``(c, h, w)`` tensors, uint8 or float in [0, 1]); a ``(t, c, h, w)`` tensor is ``t`` images.
+                The last image is the frame the video continues; the VLM sees all of them.
+            prompt: the motion prompt; ``None`` lets the VLM write it from the context images.
+            question: what the VLM is asked about each predicted clip.
+            height, width: video size, multiples of 32.
+            num_frames: frames of the video, ``8k + 1`` (the first is the context frame).
+            frame_rate, num_inference_steps, guidance_scale, negative_prompt, decode_timestep,
+                decode_noise_scale, max_sequence_length: as in diffusers' ``LTXImageToVideoPipeline``.
+            num_continuations: how many futures to generate in one batch (``>= 1``).
+            rate: ask the VLM to score each clip (default: when ``num_continuations > 1`` and there is a VLM).
+            conditioning_frames, conditioning_strength: latent frames that receive the adapter tokens
+                (``"first"``, ``"all"`` or indices) and their strength (see :mod:`foresight_models.conditioning`).
+            generator, seed: the noise source; a fresh generator seeded with ``seed`` (random when
+                ``None``) when no generator is given.
+            output_type: ``"pil"``, ``"np"``, ``"pt"`` or ``"latent"`` (no description then).
+            max_new_tokens: VLM tokens per answer (greedy decoding).
+            max_description_frames: the VLM's frame budget per clip (frames evenly sampled, first and last kept).
+            callback_on_step_end, callback_on_step_end_tensor_inputs: diffusers' step callback, called with
+                the inner ``LTXImageToVideoPipeline`` as first argument.
+
+        Returns:
+            :class:`ForesightPipelineOutput`, continuations sorted best first.
+        """
+        return self._run(
+            image=image,
+            prompt=prompt,
+            question=question,
+            height=height,
+            width=width,
+            num_frames=num_frames,
+            frame_rate=frame_rate,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            negative_prompt=negative_prompt,
+            num_continuations=num_continuations,
+            rate=rate,
+            conditioning_frames=conditioning_frames,
+            conditioning_strength=conditioning_strength,
+            generator=generator,
+            seed=seed,
+            output_type=output_type,
+            decode_timestep=decode_timestep,
+            decode_noise_scale=decode_noise_scale,
+            max_new_tokens=max_new_tokens,
+            max_description_frames=max_description_frames,
+            max_sequence_length=max_sequence_length,
+            callback_on_step_end=callback_on_step_end,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+            emit=None,
+        )
+
+    def stream(self, image: Any, prompt: str | None = None, question: str = DEFAULT_QUESTION, **kwargs: Any):
+        """Run ``__call__`` with the same arguments and yield its events as they happen.
+
+        Yields :class:`~foresight_models.pipeline_events.TextDelta` (VLM text as it is produced: the
+        motion prompt first, before any frame exists), :class:`Progress` (denoising steps),
+        :class:`Frames`, :class:`Description`, and last :class:`Done` carrying the same
+        :class:`ForesightPipelineOutput` that ``__call__`` returns. The work runs in a background
+        thread; leaving the loop early stops it at its next event. Errors are re-raised here.
+        """
+        events: queue.Queue = queue.Queue()
+        cancelled = threading.Event()
+        failure: list[BaseException] = []
+
+        def emit(event: ForesightEvent) -> None:
+            if cancelled.is_set():
+                raise _Cancelled
+            events.put(event)
+
+        def work() -> None:
+            try:
+                with torch.no_grad():
+                    output = self._run(image=image, prompt=prompt, question=question, emit=emit, **kwargs)
+                events.put(Done(output))
+            except _Cancelled:
+                pass
+            except BaseException as error:  # re-raised in the consumer
+                failure.append(error)
+                events.put(None)
+
+        return self._drain(events, cancelled, failure, threading.Thread(target=work, daemon=True))
+
+    @staticmethod
+    def _drain(events: queue.Queue, cancelled: threading.Event, failure: list, worker: threading.Thread) -> Iterator:
+        worker.start()
+        try:
+            while True:
+                event = events.get()
+                if event is None:
+                    worker.join()
+                    raise failure[0]
+                yield event
+                if isinstance(event, Done):
+                    worker.join()
+                    return
+        finally:
+            cancelled.set()
+
+    # ------------------------------------------------------------------------------------------------
+    # the work
+    # ------------------------------------------------------------------------------------------------
+
+    def _run(
+        self,
+        *,
+        image: Any,
+        prompt: str | None,
+        question: str,
+        emit: Callable[[ForesightEvent], None] | None,
+        height: int = 512,
+        width: int = 704,
+        num_frames: int = 121,
+        frame_rate: int = 25,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 3.0,
+        negative_prompt: str | None = None,
+        num_continuations: int = 1,
+        rate: bool | None = None,
+        conditioning_frames: str | Sequence[int] = "first",
+        conditioning_strength: float = 1.0,
+        generator: torch.Generator | None = None,
+        seed: int | None = None,
+        output_type: str = "pil",
+        decode_timestep: float = 0.05,
+        decode_noise_scale: float | None = None,
+        max_new_tokens: int = 128,
+        max_description_frames: int = 8,
+        max_sequence_length: int = 128,
+        callback_on_step_end: Callable[..., dict] | None = None,
+        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+    ) -> ForesightPipelineOutput:
+        context = _context_images(image)
+        _check_call(
+            height=height,
+            width=width,
+            num_frames=num_frames,
+            num_inference_steps=num_inference_steps,
+            num_continuations=num_continuations,
+            output_type=output_type,
+            max_new_tokens=max_new_tokens,
+            max_description_frames=max_description_frames,
+        )
+        if prompt is not None and not isinstance(prompt, str):
+            raise TypeError(f"prompt: expected a str or None, got {type(prompt).__name__}")
+        if self.vlm is None and prompt is None:
+            raise ValueError("prompt: required when the pipeline has no vlm to write it, got None")
+        if self.vlm is not None and (not isinstance(question, str) or not question.strip()):
+            raise ValueError(f"question: expected a non-empty str, got {question!r}")
+        rate = (num_continuations > 1 and self.vlm is not None) if rate is None else bool(rate)
+        if rate and self.vlm is None:
+            raise ValueError("rate=True needs a vlm to act as critic, and this pipeline has none")
+        if generator is None:
+            seed = secrets.randbits(63) if seed is None else int(seed)
+            generator = torch.Generator().manual_seed(seed)
+        elif seed is not None:
+            raise ValueError("pass either generator or seed, not both")
+        else:
+            seed = generator.initial_seed()
+
+        # 1. context -> motion prompt
+        if prompt is None:
+            content = [{"type": "image"} for _ in context] + [{"type": "text", "text": MOTION_PROMPT_INSTRUCTION}]
+            prompt = self._vlm_answer(content, images=context, max_new_tokens=max_new_tokens, emit=emit, stage="prompt")
+
+        # 2. video
+        latents_only = output_type == "latent"
+        video = self._generate_video(
+            context=context,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            height=height,
+            width=width,
+            num_frames=num_frames,
+            frame_rate=frame_rate,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            num_continuations=num_continuations,
+            conditioning_frames=conditioning_frames,
+            conditioning_strength=conditioning_strength,
+            generator=generator,
+            output_type="latent" if latents_only else "pt",
+            decode_timestep=decode_timestep,
+            decode_noise_scale=decode_noise_scale,
+            max_sequence_length=max_sequence_length,
+            callback_on_step_end=callback_on_step_end,
+            callback_on_step_end_tensor_inputs=list(callback_on_step_end_tensor_inputs),
+            emit=emit,
+        )
+        if latents_only:
+            return ForesightPipelineOutput(
+                frames=video, description=None, prompt=prompt, scores=None, seed=seed, order=list(range(len(video)))
+            )
+        clips = [_convert_frames(clip, output_type) for clip in video]  # video: (n, t, c, h, w) in [0, 1]
+        if emit is not None:
+            for index, clip in enumerate(clips):
+                emit(Frames(frames=clip, index=index))
+
+        # 3. description and rating of every continuation
+        descriptions: list[str] | None = None
+        ratings: list[str] | None = None
+        scores: list[float] | None = None
+        if self.vlm is not None:
+            descriptions, ratings, scores = [], [], []
+            for index, clip in enumerate(video):
+                frames = to_pil_images(_sample_frames(clip, max_description_frames))
+                content = [{"type": "video"}, {"type": "text", "text": question}]
+                text = self._vlm_answer(
+                    content, videos=[frames], max_new_tokens=max_new_tokens, emit=emit, stage="description", index=index
+                )
+                descriptions.append(text)
+                score = None
+                if rate:
+                    content = [{"type": "image"}, {"type": "video"}, {"type": "text", "text": RATING_PROMPT}]
+                    answer = self._vlm_answer(
+                        content,
+                        images=context[-1:],
+                        videos=[frames],
+                        max_new_tokens=max_new_tokens,
+                        emit=emit,
+                        stage="rating",
+                        index=index,
+                    )
+                    score = parse_rating(answer)
+                    ratings.append(answer)
+                    scores.append(score)
+                if emit is not None:
+                    emit(Description(text=text, index=index, score=score))
+            if not rate:
+                ratings = scores = None
+
+        order = rank_best_first(scores) if scores is not None else list(range(num_continuations))
+        if output_type == "pt":
+            frames_out: Any = torch.stack([clips[i] for i in order])
+        elif output_type == "np":
+            frames_out = np.stack([clips[i] for i in order])
+        else:
+            frames_out = [clips[i] for i in order]
+        return ForesightPipelineOutput(
+            frames=frames_out,
+            description=[descriptions[i] for i in order] if descriptions is not None else None,
+            prompt=prompt,
+            scores=[scores[i] for i in order] if scores is not None else None,
+            seed=seed,
+            ratings=[ratings[i] for i in order] if ratings is not None else None,
+            order=order,
+        )
+
+    def _generate_video(
+        self,
+        *,
+        context: list[PIL.Image.Image],
+        prompt: str,
+        negative_prompt: str | None,
+        num_continuations: int,
+        conditioning_frames: Any,
+        conditioning_strength: float,
+        callback_on_step_end: Callable[..., dict] | None,
+        callback_on_step_end_tensor_inputs: list[str],
+        emit: Callable[[ForesightEvent], None] | None,
+        **ltx_kwargs: Any,
+    ) -> torch.Tensor:
+        """LTX image-to-video through diffusers' own pipeline; ``(n, t, c, h, w)`` frames or packed latents."""
+        ltx = LTXImageToVideoPipeline(
+            transformer=self.transformer,
+            vae=self.vae,
+            scheduler=self.scheduler,
+            text_encoder=self.text_encoder,
+            tokenizer=self.tokenizer,
+        )
+        ltx.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
+        total = ltx_kwargs["num_inference_steps"]
+
+        def on_step_end(pipe, step: int, timestep, tensors: dict) -> dict:
+            returned = callback_on_step_end(pipe, step, timestep, tensors) if callback_on_step_end else None
+            if emit is not None:
+                emit(Progress(step=step + 1, total=total))
+            return returned if returned is not None else {}
+
+        call = dict(
+            image=context[-1],
+            num_videos_per_prompt=num_continuations,
+            callback_on_step_end=on_step_end,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+            **ltx_kwargs,
+        )
+        adapter_output = self._adapter_tokens(context) if self.adapter is not None else None
+        if self.text_encoder is not None:
+            call.update(prompt=prompt, negative_prompt=negative_prompt)
+        else:  # the adapter's tokens are the prompt embeddings (the unconditional branch sees zeros)
+            if negative_prompt is not None:
+                raise ValueError("negative_prompt needs a text_encoder, and this pipeline has none")
+            tokens = adapter_output.tokens.to(self.transformer.dtype)
+            mask = adapter_output.mask
+            call.update(
+                prompt_embeds=tokens,
+                prompt_attention_mask=mask.long(),
+                negative_prompt_embeds=torch.zeros_like(tokens),
+                negative_prompt_attention_mask=mask.long(),
+            )
+        if adapter_output is None or (self.text_encoder is None and self.conditioning is None):
+            return ltx(**call).frames
+        mode = "cross_attention" if self.conditioning is not None else "prompt"
+        rows = adapter_output.tokens.expand(num_continuations, -1, -1)
+        mask = adapter_output.mask.expand(num_continuations, -1)
+        with _conditioning.ltx_conditioning(
+            self.transformer,
+            rows,
+            self.conditioning,
+            mask=mask,
+            frames=conditioning_frames,
+            strength=conditioning_strength,
+            mode=mode,
+        ):
+            return ltx(**call).frames
+
+    def _adapter_tokens(self, context: list[PIL.Image.Image]):
+        """Context images -> ``AdapterOutput(tokens (1, k, caption_channels), mask (1, k))``.
+
+        The adapter reads the hybrid encoder's fused tokens when ``spatial_encoder`` and ``fusion`` are
+        present, else the VLM's last hidden states over the context images and the motion instruction.
+        """
+        device = self._execution_device
+        if self.fusion is not None:
+            clip = to_frames(context).to(device)  # 1 t c h w
+            fused = self.fusion(clip).fused_tokens  # 1 t n d
+            tokens, mask = fused.flatten(1, 2), None
+        elif self.vlm is not None:
+            content = [{"type": "image"} for _ in context] + [{"type": "text", "text": MOTION_PROMPT_INSTRUCTION}]
+            inputs = self._vlm_inputs(content, images=context)
+            hidden = self.vlm(**inputs, output_hidden_states=True, return_dict=True).hidden_states[-1]
+            tokens, mask = hidden, inputs["attention_mask"].bool()
+        else:
+            raise ValueError("the adapter needs context tokens: add a vlm, or a spatial_encoder + fusion")
+        return self.adapter(tokens.to(self.adapter.dtype), mask)
+
+    def _vlm_inputs(self, content: list[dict], *, images=None, videos=None):
+        messages = [{"role": "user", "content": content}]
+        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        inputs = self.processor(text=[text], images=images, videos=videos, return_tensors="pt")
+        return inputs.to(device=self._execution_device, dtype=self.vlm.dtype)
+
+    def _vlm_answer(
+        self,
+        content: list[dict],
+        *,
+        max_new_tokens: int,
+        emit: Callable[[ForesightEvent], None] | None,
+        stage: str,
+        index: int | None = None,
+        images=None,
+        videos=None,
+    ) -> str:
+        """Greedy VLM answer to one user turn; streamed as ``TextDelta`` events when ``emit`` is set."""
+        inputs = self._vlm_inputs(content, images=images, videos=videos)
+        generate = dict(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        if emit is None:
+            ids = self.vlm.generate(**generate)
+        else:
+            from transformers import TextIteratorStreamer
+
+            streamer = TextIteratorStreamer(self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
+            result: list[Any] = []
+
+            def run() -> None:
+                try:
+                    result.append(self.vlm.generate(**generate, streamer=streamer))
+                except BaseException as error:
+                    result.append(error)
+                    streamer.end()
+
+            thread = threading.Thread(target=run, daemon=True)
+            thread.start()
+            for piece in streamer:
+                if piece:
+                    emit(TextDelta(text=piece, stage=stage, index=index))
+            thread.join()
+            if isinstance(result[0], BaseException):
+                raise result[0]
+            ids = result[0]
+        new_tokens = ids[:, inputs["input_ids"].shape[1] :]
+        return self.processor.batch_decode(new_tokens, skip_special_tokens=True)[0].strip()
+
+
+# ----------------------------------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------------------------------
+
+
+def _context_images(image: Any) -> list[PIL.Image.Image]:
+    """The context as RGB PIL images (a ``(t, c, h, w)`` tensor / ``(t, h, w, c)`` array is ``t`` images)."""
+    if image is None:
+        raise ValueError("image: expected at least one image, got None")
+    if isinstance(image, (list, tuple)):
+        items = list(image)
+    elif isinstance(image, (torch.Tensor, np.ndarray)) and image.ndim == 4:
+        items = list(image)
+    else:
+        items = [image]
+    if not items:
+        raise ValueError(f"image: expected at least one image, got an empty {type(image).__name__}")
+    images = []
+    for i, item in enumerate(items):
+        if isinstance(item, PIL.Image.Image):
+            images.append(item.convert("RGB"))
+            continue
+        frames = to_frames(item, name=f"image[{i}]")
+        if frames.shape[:2] != (1, 1):
+            raise ValueError(f"image[{i}]: expected a single image, got shape {tuple(frames.shape)} as (b, t, c, h, w)")
+        images.append(to_pil_images(frames[0])[0])
+    return images
+
+
+def _check_call(
+    *,
+    height: int,
+    width: int,
+    num_frames: int,
+    num_inference_steps: int,
+    num_continuations: int,
+    output_type: str,
+    max_new_tokens: int,
+    max_description_frames: int,
+) -> None:
+    for name, value in (("height", height), ("width", width)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 32 or value % 32:
+            raise ValueError(f"{name}: LTX-Video needs a positive multiple of 32, got {value!r}")
+    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1 or num_frames % 8 != 1:
+        raise ValueError(f"num_frames: LTX-Video needs 8k + 1 frames (9, 17, ..., 121, ...), got {num_frames!r}")
+    for name, value in (
+        ("num_continuations", num_continuations),
+        ("num_inference_steps", num_inference_steps),
+        ("max_new_tokens", max_new_tokens),
+        ("max_description_frames", max_description_frames),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
+    if output_type not in _OUTPUT_TYPES:
+        raise ValueError(f"output_type: expected one of {_OUTPUT_TYPES}, got {output_type!r}")
+
+
+def _sample_frames(clip: torch.Tensor, budget: int) -> torch.Tensor:
+    """At most ``budget`` evenly spaced frames of ``clip (t, c, h, w)``, first and last included."""
+    t = clip.shape[0]
+    if t <= budget:
+        return clip
+    indices = torch.linspace(0, t - 1, budget).round().long()
+    return clip[indices]
+
+
+def _convert_frames(clip: torch.Tensor, output_type: str) -> Any:
+    """``(t, c, h, w)`` in [0, 1] -> PIL list, ``(t, h, w, c)`` array or the tensor itself (as diffusers does)."""
+    if output_type == "pt":
+        return clip
+    if output_type == "np":
+        return clip.permute(0, 2, 3, 1).float().cpu().numpy()
+    return to_pil_images(clip)
+
+
+def _hub_ids(name: str | os.PathLike) -> list[str]:
+    """``[name]`` when it looks like a Hub id (``owner/name``, not a local folder), else ``[]``."""
+    name = os.fspath(name)
+    return [name] if name.count("/") == 1 and not os.path.exists(name) else []
+
+
+def _load_or_explain(load: Callable[[], Any], name: Any, what: str) -> Any:
+    name = os.fspath(name)
+    if not os.path.isdir(name) and not _hub_ids(name):
+        raise ValueError(f"{what}: {name!r} is neither an existing folder nor a Hub id of the form 'owner/name'")
+    try:
+        return load()
+    except OSError as error:
+        raise OSError(
+            f"could not load {what} from {name!r}: download it first "
+            f"(`hf download {name}`) or pass a local folder; original error: {error}"
+        ) from error
+
+
+# diffusers resolves `model_index.json`'s `_class_name` on its own module.
+_diffusers_registry.install()

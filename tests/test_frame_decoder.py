@@ -9,14 +9,6 @@ from foresight_models.presets import PRESETS, build
 TINY = {"dim": 8, "grid": (2, 3), "out_size": (16, 24), "channels": (16, 8, 8), "blocks_per_stage": 1}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _tiny(**overrides):
     torch.manual_seed(0)
     return SimpleFrameDecoder(**{**TINY, **overrides})

@@ -23,8 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=PATH",
         help="a predictor saved with save_pretrained (its config names a foresight_models class); repeatable",
     )
-    parser.add_argument("--metrics", nargs="+", default=["pixel_l1", "ssim"], help="metric names (default: pixel_l1 ssim)")
-    parser.add_argument("--baselines", nargs="*", default=["copy", "extrapolate"], help="baselines (default: copy extrapolate)")
+    parser.add_argument(
+        "--metrics", nargs="+", default=["pixel_l1", "ssim"], help="metric names (default: pixel_l1 ssim)"
+    )
+    parser.add_argument(
+        "--baselines", nargs="*", default=["copy", "extrapolate"], help="baselines (default: copy extrapolate)"
+    )
     parser.add_argument("--horizons", nargs="+", type=int, default=None, help="frames ahead to score (default: all)")
     parser.add_argument("--context-frames", type=int, default=None, help="split 'frames' items after this many frames")
     parser.add_argument("--batch-size", type=int, default=8)

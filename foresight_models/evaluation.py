@@ -91,7 +91,9 @@ def _resolve_metrics(metrics: Sequence[str | Metric] | Mapping[str, Callable[...
             elif metric in METRICS:
                 resolved.append(METRICS[metric])
             else:
-                raise ValueError(f"unknown metric {metric!r}; built-in metrics are {sorted(METRICS)} (or pass Metric objects)")
+                raise ValueError(
+                    f"unknown metric {metric!r}; built-in metrics are {sorted(METRICS)} (or pass Metric objects)"
+                )
     if not resolved:
         raise ValueError("metrics is empty: name at least one metric")
     names = [m.name for m in resolved]
@@ -128,7 +130,9 @@ def _split_item(item: Any, index: int, context_frames: int | None) -> tuple[torc
     if "frames" in item and context_frames is not None:
         frames = _to_float("frames", item["frames"])
         if not 1 <= context_frames < frames.shape[0]:
-            raise ValueError(f"context_frames={context_frames} leaves no future in item {index} of {frames.shape[0]} frames")
+            raise ValueError(
+                f"context_frames={context_frames} leaves no future in item {index} of {frames.shape[0]} frames"
+            )
         return frames[:context_frames], frames[context_frames:]
     hint = " (pass context_frames= to split 'frames')" if "frames" in item else ""
     raise ValueError(f"dataset item {index} needs 'context' and 'future' tensors{hint}; it has keys {sorted(item)}")
@@ -267,7 +271,9 @@ def _check_horizons(horizons: Sequence[int] | None, future_frames: int) -> list[
     return sorted(set(values))
 
 
-def _score(metric: Metric, name: str, predicted: torch.Tensor, real: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+def _score(
+    metric: Metric, name: str, predicted: torch.Tensor, real: torch.Tensor, context: torch.Tensor
+) -> torch.Tensor:
     """``(b, k)`` scores at each horizon for frame metrics, ``(b, 1)`` for clip metrics."""
     try:
         if metric.per == "clip":
@@ -317,7 +323,10 @@ class EvaluationReport:
         """``{predictor: {metric: compare(predictor, reference)}}`` for every predictor but the reference."""
         scores = self.scores
         return {
-            p: {m: compare(scores[p][m], scores[self.reference][m], n_resamples=n_resamples, seed=seed) for m in self.metrics}
+            p: {
+                m: compare(scores[p][m], scores[self.reference][m], n_resamples=n_resamples, seed=seed)
+                for m in self.metrics
+            }
             for p in self.predictors
             if p != self.reference
         }
@@ -328,8 +337,10 @@ class EvaluationReport:
         for predictor, by_metric in self.comparisons(n_resamples=n_resamples, seed=seed).items():
             for metric, c in by_metric.items():
                 better = self.higher_is_better[metric]
-                verdict = "-" if better is None or c.p_value >= 0.05 else (
-                    "better" if (c.mean_diff > 0) == better else "worse"
+                verdict = (
+                    "-"
+                    if better is None or c.p_value >= 0.05
+                    else ("better" if (c.mean_diff > 0) == better else "worse")
                 )
                 rows.append(
                     {
@@ -398,7 +409,8 @@ class EvaluationReport:
     def from_dict(cls, data: Mapping[str, Any]) -> EvaluationReport:
         return cls(
             horizon_scores={
-                p: {m: torch.tensor(v, dtype=torch.float64) for m, v in by.items()} for p, by in data["horizon_scores"].items()
+                p: {m: torch.tensor(v, dtype=torch.float64) for m, v in by.items()}
+                for p, by in data["horizon_scores"].items()
             },
             horizons=list(data["horizons"]),
             higher_is_better=dict(data["higher_is_better"]),
@@ -442,7 +454,9 @@ class EvaluationReport:
         except ImportError as error:  # pragma: no cover - depends on the environment
             raise ImportError("plots need matplotlib: pip install 'foresight_models[eval]'") from error
         path = Path(path)
-        frame_metrics = [m for m in self.metrics if self.horizon_scores[self.reference][m].shape[1] == len(self.horizons)]
+        frame_metrics = [
+            m for m in self.metrics if self.horizon_scores[self.reference][m].shape[1] == len(self.horizons)
+        ]
         panels = frame_metrics or self.metrics
         fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)
         for ax, metric in zip(axes[0], panels, strict=True):
@@ -450,7 +464,9 @@ class EvaluationReport:
                 curve = self.horizon_curve(predictor, metric).tolist()
                 xs = self.horizons if len(curve) == len(self.horizons) else [0]
                 ax.plot(xs, curve, marker="o", label=predictor)
-            direction = {True: " (higher is better)", False: " (lower is better)"}.get(self.higher_is_better[metric], "")
+            direction = {True: " (higher is better)", False: " (lower is better)"}.get(
+                self.higher_is_better[metric], ""
+            )
             ax.set_title(metric + direction, fontsize=9)
             ax.set_xlabel("frames ahead")
             ax.set_xticks(self.horizons)

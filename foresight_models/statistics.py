@@ -53,7 +53,9 @@ def _as_vector(name: str, value: object) -> np.ndarray:
     if array.ndim != 1:
         raise ValueError(f"{name} must be 1-d (one score per sample), got shape {array.shape}")
     if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or infinite scores (e.g. PSNR of identical frames); drop or clip them first")
+        raise ValueError(
+            f"{name} contains NaN or infinite scores (e.g. PSNR of identical frames); drop or clip them first"
+        )
     return array
 
 
@@ -70,7 +72,10 @@ def bootstrap_ci(
     n = array.shape[0]
     chunk = max(1, 4_000_000 // n)  # bound the memory of the index matrix
     means = np.concatenate(
-        [array[rng.integers(0, n, size=(min(chunk, n_resamples - i), n))].mean(axis=1) for i in range(0, n_resamples, chunk)]
+        [
+            array[rng.integers(0, n, size=(min(chunk, n_resamples - i), n))].mean(axis=1)
+            for i in range(0, n_resamples, chunk)
+        ]
     )
     alpha = (1 - confidence) / 2
     low, high = np.quantile(means, [alpha, 1 - alpha])

@@ -8,21 +8,12 @@ import math
 import av
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from foresight_models import testing
 from foresight_models.cli import COMMANDS, main
 
 FAST = ["--height", "32", "--width", "32", "--num-frames", "9", "--steps", "2", "--max-new-tokens", "4", "--quiet"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def decoded_frames(path) -> list[np.ndarray]:

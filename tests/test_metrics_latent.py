@@ -37,9 +37,9 @@ def _numpy_hsic_unbiased(k: np.ndarray, l: np.ndarray) -> float:  # noqa: E741
     np.fill_diagonal(k, 0)
     np.fill_diagonal(l, 0)
     one = np.ones(n)
-    return (np.trace(k @ l) + one @ k @ one * (one @ l @ one) / ((n - 1) * (n - 2)) - 2 / (n - 2) * one @ k @ l @ one) / (
-        n * (n - 3)
-    )
+    return (
+        np.trace(k @ l) + one @ k @ one * (one @ l @ one) / ((n - 1) * (n - 2)) - 2 / (n - 2) * one @ k @ l @ one
+    ) / (n * (n - 3))
 
 
 def _numpy_rbf_gram(x: np.ndarray) -> np.ndarray:

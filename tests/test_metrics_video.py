@@ -10,7 +10,10 @@ def test_temporal_consistency_pixels_features_and_tokens():
     clip = torch.rand(2, 4, 3, 8, 8, generator=g)
     flat = clip.flatten(2)
     expected = torch.stack(
-        [torch.stack([F.cosine_similarity(flat[b, i], flat[b, i + 1], dim=0) for i in range(3)]).mean() for b in range(2)]
+        [
+            torch.stack([F.cosine_similarity(flat[b, i], flat[b, i + 1], dim=0) for i in range(3)]).mean()
+            for b in range(2)
+        ]
     )
     torch.testing.assert_close(temporal_consistency(clip), expected)
     torch.testing.assert_close(temporal_consistency(flat), expected)  # (b, t, d) features

@@ -22,15 +22,6 @@ from foresight_models.pipeline_events import Description, Done, Frames, Progress
 FAST = dict(height=32, width=32, num_frames=9, num_inference_steps=2, max_new_tokens=4, max_description_frames=4)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models only lose from intra-op threads when CPU cores are shared; restored after each test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def pipe():
     return testing.tiny_pipeline()

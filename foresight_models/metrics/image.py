@@ -22,7 +22,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LPIPS_BACKBONE_URLS",
-    "LPIPSWeightsError", "load_lpips_network", "lpips", "lpips_backbone_file", "pixel_l1", "psnr", "ssim"]
+    "LPIPSWeightsError",
+    "load_lpips_network",
+    "lpips",
+    "lpips_backbone_file",
+    "pixel_l1",
+    "psnr",
+    "ssim",
+]
 
 
 def _check_pair(prediction: torch.Tensor, target: torch.Tensor, data_range: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -83,9 +83,7 @@ def _hsic(gram_x: torch.Tensor, gram_y: torch.Tensor, *, unbiased: bool) -> torc
     return value / (n * (n - 3))
 
 
-def _cka_from_grams(
-    grams: list[tuple[torch.Tensor, torch.Tensor]], *, unbiased: bool
-) -> torch.Tensor:
+def _cka_from_grams(grams: list[tuple[torch.Tensor, torch.Tensor]], *, unbiased: bool) -> torch.Tensor:
     xy = sum(_hsic(gx, gy, unbiased=unbiased) for gx, gy in grams)
     xx = sum(_hsic(gx, gx, unbiased=unbiased) for gx, _ in grams)
     yy = sum(_hsic(gy, gy, unbiased=unbiased) for _, gy in grams)

@@ -72,7 +72,9 @@ def mask_iou(masks_a: torch.Tensor, masks_b: torch.Tensor) -> torch.Tensor:
     """
     a, b = _check_masks("masks_a", masks_a), _check_masks("masks_b", masks_b)
     if a.shape[1:] != b.shape[1:]:
-        raise ValueError(f"masks_a and masks_b must share the grid (h, w), got {tuple(a.shape[1:])} and {tuple(b.shape[1:])}")
+        raise ValueError(
+            f"masks_a and masks_b must share the grid (h, w), got {tuple(a.shape[1:])} and {tuple(b.shape[1:])}"
+        )
     fa, fb = a.flatten(1).double(), b.flatten(1).double()
     intersection = fa @ fb.T
     union = fa.sum(1)[:, None] + fb.sum(1)[None, :] - intersection

@@ -96,9 +96,7 @@ def _label_parts(label: Any) -> tuple[str, list[str]]:
     return template, list(placeholders)
 
 
-def mentions_action(
-    description: str, label: Any, *, synonyms: Mapping[str, Sequence[str]] | None = None
-) -> bool:
+def mentions_action(description: str, label: Any, *, synonyms: Mapping[str, Sequence[str]] | None = None) -> bool:
     """Whether ``description`` mentions the action of ``label``.
 
     Args:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 __all__ = ["add_arguments", "load_predictor", "run"]
@@ -57,13 +58,21 @@ def load_predictor(path: str | Path):
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except (FileNotFoundError, ValueError, TypeError) as error:
+        print(f"foresight eval: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     from .evaluation import ClipFolder, evaluate
 
     predictors = {}
     for spec in args.predictor:
         name, sep, path = spec.partition("=")
         if not sep or not name or not path:
-            raise SystemExit(f"foresight eval: --predictor expects NAME=PATH, got {spec!r}")
+            raise ValueError(f"--predictor expects NAME=PATH, got {spec!r}")
         predictors[name] = load_predictor(path)
     report = evaluate(
         predictors,

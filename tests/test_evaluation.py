@@ -240,3 +240,17 @@ def test_cli_eval_with_saved_head(tmp_path, capsys):
     assert row["model"] == "head" and row["improvement"] == 0.0 and row["p"] == 1.0
     assert (tmp_path / "report" / "horizons.png").is_file() and (tmp_path / "report" / "report.md").is_file()
     np.testing.assert_allclose(saved["horizon_scores"]["head"]["cosine"], saved["horizon_scores"]["copy"]["cosine"])
+
+
+def test_cli_eval_reports_bad_input(tmp_path, capsys):
+    from foresight_models.cli import main
+
+    assert main(["eval", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    save_clip_folder(
+        [{"context": torch.rand(2, 3, 12, 12), "future": torch.rand(2, 3, 12, 12)}] * 2, tmp_path / "clips"
+    )
+    assert main(["eval", str(tmp_path / "clips"), "--predictor", "nameonly"]) == 2
+    assert "NAME=PATH" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path / "clips"), "--predictor", f"x={tmp_path}"]) == 2
+    assert "no config.json" in capsys.readouterr().err

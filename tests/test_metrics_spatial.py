@@ -48,6 +48,15 @@ def test_matched_iou_uses_one_to_one_hungarian_matching():
     torch.testing.assert_close(matched_iou(targets[:1], targets), torch.tensor([1.0, 0.0]))
 
 
+def test_matched_mask_iou():
+    target = torch.zeros(2, 4, 4, dtype=torch.bool)
+    target[0, :2, :2] = True
+    target[1, 2:, 2:] = True
+    prediction = torch.stack([target[1], target[0] | torch.eye(4, dtype=torch.bool)])  # swapped order, one noisy
+    # object 0 matches prediction 1 (4 of 6 pixels), object 1 matches prediction 0 exactly
+    torch.testing.assert_close(matched_iou(prediction, target, kind="mask"), torch.tensor([4 / 6, 1.0]))
+
+
 def test_box_average_precision_hand_computed():
     truth = [torch.tensor([[0.0, 0.0, 1.0, 1.0]]), torch.tensor([[0.0, 0.0, 1.0, 1.0], [2.0, 2.0, 3.0, 3.0]])]
     predictions = [

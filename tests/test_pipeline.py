@@ -103,7 +103,7 @@ def test_images_of_any_mode_are_converted_to_rgb(pipe, scene, mode):
 
 
 def test_array_and_tensor_images_match_pil(pipe, scene):
-    array = np.asarray(scene)
+    array = np.array(scene)  # writable, as torch.from_numpy prefers
     tensor = torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255
     outs = [pipe(x, prompt="go", seed=0, output_type="pt", **FAST).frames for x in (scene, array, tensor)]
     assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])

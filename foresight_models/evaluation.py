@@ -359,7 +359,7 @@ class EvaluationReport:
         return rows
 
     def _table(self, markdown: bool) -> str:
-        header = ["model", "metric", "model", self.reference, "improvement", "95% CI", "p", "p (Wilcoxon)", "n", ""]
+        header = ["model", "metric", "value", self.reference, "improvement", "95% CI", "p", "p (Wilcoxon)", "n", ""]
         lines = []
         for row in self.rows():
             lines.append(
@@ -376,7 +376,6 @@ class EvaluationReport:
                     row["verdict"] if row["verdict"] != "-" else "",
                 ]
             )
-        header[2] = "value"
         if markdown:
             out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             out += ["| " + " | ".join(line) + " |" for line in lines]

@@ -156,7 +156,9 @@ def tiny_qwen2_5_vl_processor() -> Qwen2_5_VLProcessor:
 
     pixels = {"shortest_edge": 56 * 56, "longest_edge": 112 * 112}
     image_processor = Qwen2VLImageProcessor(size=pixels, patch_size=14, merge_size=2, temporal_patch_size=2)
-    video_processor = Qwen2VLVideoProcessor(size=pixels, patch_size=14, merge_size=2, temporal_patch_size=2)
+    video_processor = Qwen2VLVideoProcessor(
+        size=pixels, patch_size=14, merge_size=2, temporal_patch_size=2, cap_pixels_per_frame=True
+    )
     return Qwen2_5_VLProcessor(
         image_processor=image_processor,
         tokenizer=tiny_qwen2_5_vl_tokenizer(),

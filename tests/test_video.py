@@ -142,6 +142,15 @@ def test_failed_write_keeps_existing_file(tmp_path, clip):
     assert sorted(os.listdir(tmp_path)) == ["keep.mp4"]  # no temporary file left behind
 
 
+def test_written_file_gets_the_usual_permissions(tmp_path, clip):
+    umask = os.umask(0o022)
+    try:
+        path = write_video(clip, tmp_path / "shared.mp4", fps=FPS, options=FAST["mp4"])
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 @pytest.mark.parametrize("ext", ["mp4", "webm"])
 def test_truncated_file_raises_decode_error_naming_it(tmp_path, files, ext):
     data = open(files[ext], "rb").read()

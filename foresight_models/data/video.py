@@ -508,6 +508,10 @@ def write_video(
                 container.mux(packet)
         finally:
             container.close()
+        # mkstemp creates the file 0600; give the finished video the permissions a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)
         os.replace(tmp_name, path)
     except BaseException:
         if os.path.exists(tmp_name):

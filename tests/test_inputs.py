@@ -10,7 +10,7 @@ def test_pil_image_becomes_one_frame_clip():
     image = Image.fromarray(np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3))
     frames = to_frames(image)
     assert frames.shape == (1, 1, 3, 4, 5)
-    assert torch.equal(frames[0, 0], torch.from_numpy(np.asarray(image)).permute(2, 0, 1).float() / 255)
+    assert torch.equal(frames[0, 0], torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255)
 
 
 def test_list_of_images_is_one_clip_and_pil_round_trips():

@@ -14,7 +14,6 @@ On real Qwen2.5-VL latents of Something-Something v2 no head beat copy (cos 0.93
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
 import torch
@@ -22,17 +21,7 @@ import torch.nn.functional as F
 
 from foresight_models.models.heads import CopyLastFrame, LinearExtrapolation, QueryPredictionHead
 from foresight_models.models.losses import mse_loss
-
-
-def constant_velocity_tokens(num: int, *, frames: int, objects: int, dim: int, generator: torch.Generator):
-    """``(num, frames, objects, dim)`` token clips of objects moving at constant velocity."""
-    projection = torch.randn(8, dim, generator=torch.Generator().manual_seed(123)) / 8**0.5
-    start = torch.rand(num, 1, objects, 2, generator=generator)
-    velocity = (torch.rand(num, 1, objects, 2, generator=generator) * 2 - 1) * 0.08
-    colour = torch.randn(num, 1, objects, dim, generator=generator) * 0.3
-    angle = (start + velocity * torch.arange(frames).float().view(1, frames, 1, 1)) * math.pi
-    features = torch.cat([angle.sin(), angle.cos(), (2 * angle).sin(), (2 * angle).cos()], dim=-1)
-    return features @ projection + colour
+from foresight_models.testing import constant_velocity_tokens
 
 
 def main() -> None:

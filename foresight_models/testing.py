@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "constant_velocity_tokens",
     "TINY_QWEN_SPECIAL_TOKENS",
     "QWEN_CHAT_TEMPLATE",
     "seeded",
@@ -477,3 +478,29 @@ def demo_image(size: int = 128):
     draw.ellipse([12 * s, 20 * s, 32 * s, 40 * s], fill=(210, 40, 40))
     draw.rectangle([100 * s, 84 * s, 120 * s, 104 * s], fill=(40, 70, 200))
     return image
+
+
+# --------------------------------------------------------------------------------------------------
+# Synthetic token sequences
+# --------------------------------------------------------------------------------------------------
+
+
+def constant_velocity_tokens(
+    num: int, *, frames: int, objects: int = 4, dim: int = 16, generator: torch.Generator
+) -> torch.Tensor:
+    """Token clips ``(num, frames, objects, dim)`` of objects moving at constant velocity.
+
+    Each object has one token: a fixed projection of Fourier features of its 2-D position plus a
+    per-clip "colour". The next frame is fully determined by the past yet differs from the last one,
+    so a predictor that models motion can beat ``CopyLastFrame`` here (the sanity check the research
+    ran before testing on real video latents).
+    """
+    import math
+
+    projection = torch.randn(8, dim, generator=torch.Generator().manual_seed(123)) / 8**0.5
+    start = torch.rand(num, 1, objects, 2, generator=generator)
+    velocity = (torch.rand(num, 1, objects, 2, generator=generator) * 2 - 1) * 0.08
+    colour = torch.randn(num, 1, objects, dim, generator=generator) * 0.3
+    angle = (start + velocity * torch.arange(frames).float().view(1, frames, 1, 1)) * math.pi
+    features = torch.cat([angle.sin(), angle.cos(), (2 * angle).sin(), (2 * angle).cos()], dim=-1)
+    return features @ projection + colour

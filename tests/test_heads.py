@@ -13,6 +13,7 @@ from foresight_models.models.heads import (
 )
 from foresight_models.models.losses import cosine_loss, info_nce_loss, mse_loss, pixel_l1_loss
 from foresight_models.presets import PRESETS, build
+from foresight_models.testing import constant_velocity_tokens
 
 HEADS = [QueryPredictionHead, MultiFrameHead, TemporalTransformerHead]
 TINY = {
@@ -233,18 +234,6 @@ def test_info_nce_matches_reference_and_hard_negatives_make_it_harder():
 
 
 # ---------------------------------------------------------------- synthetic sanity check
-
-
-def constant_velocity_tokens(num: int, *, frames: int, objects: int = 4, dim: int = 16, generator) -> torch.Tensor:
-    """``(num, frames, objects, dim)``: one token per object; each object moves at its own constant velocity,
-    its token is a fixed projection of Fourier features of its position plus a per-clip colour."""
-    projection = torch.randn(8, dim, generator=torch.Generator().manual_seed(123)) / 8**0.5
-    start = torch.rand(num, 1, objects, 2, generator=generator)
-    velocity = (torch.rand(num, 1, objects, 2, generator=generator) * 2 - 1) * 0.08
-    colour = torch.randn(num, 1, objects, dim, generator=generator) * 0.3
-    angle = (start + velocity * torch.arange(frames).float().view(1, frames, 1, 1)) * math.pi
-    features = torch.cat([angle.sin(), angle.cos(), (2 * angle).sin(), (2 * angle).cos()], dim=-1)
-    return features @ projection + colour
 
 
 def test_trained_query_head_beats_copy_on_constant_velocity_tokens():

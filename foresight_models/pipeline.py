@@ -458,7 +458,13 @@ class ForesightPipeline(DiffusionPipeline):
     # the work
     # ------------------------------------------------------------------------------------------------
 
-    def _run(
+    def _run(self, **kwargs: Any) -> ForesightPipelineOutput:
+        try:
+            return self._predict(**kwargs)
+        finally:
+            self.maybe_free_model_hooks()  # with model CPU offload, every component goes back to the CPU
+
+    def _predict(
         self,
         *,
         image: Any,
@@ -684,6 +690,7 @@ class ForesightPipeline(DiffusionPipeline):
             tokens, mask = fused.flatten(1, 2), None
         elif self.vlm is not None:
             content = [{"type": "image"} for _ in context] + [{"type": "text", "text": MOTION_PROMPT_INSTRUCTION}]
+            _onload(self.vlm)
             inputs = self._vlm_inputs(content, images=context)
             hidden = self.vlm(**inputs, output_hidden_states=True, return_dict=True).hidden_states[-1]
             tokens, mask = hidden, inputs["attention_mask"].bool()
@@ -709,6 +716,7 @@ class ForesightPipeline(DiffusionPipeline):
         videos=None,
     ) -> str:
         """Greedy VLM answer to one user turn; streamed as ``TextDelta`` events when ``emit`` is set."""
+        _onload(self.vlm)
         inputs = self._vlm_inputs(content, images=images, videos=videos)
         generate = dict(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
         if emit is None:
@@ -742,6 +750,17 @@ class ForesightPipeline(DiffusionPipeline):
 # ----------------------------------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------------------------------
+
+
+def _onload(module: torch.nn.Module) -> None:
+    """Bring a component that model CPU offload keeps on the CPU to the execution device now.
+
+    diffusers' offload hooks move a component when its ``forward`` runs, but ``generate`` calls the
+    VLM's vision tower (``get_image_features``) before any ``forward`` of the whole model.
+    """
+    hook = getattr(module, "_hf_hook", None)
+    if hook is not None:
+        hook.pre_forward(module)
 
 
 def _context_images(image: Any) -> list[PIL.Image.Image]:

@@ -363,6 +363,17 @@ def test_cpu_offload_and_vae_tiling_keep_the_output(scene):
     assert not pipe.vae.use_tiling
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="model CPU offload moves components to a GPU")
+def test_cuda_cpu_offload_matches_the_pipeline_on_the_gpu(scene):
+    reference = testing.tiny_pipeline().to("cuda")(scene, seed=0, output_type="pt", **FAST)
+    pipe = testing.tiny_pipeline()
+    pipe.enable_model_cpu_offload(device="cuda")
+    out = pipe(scene, seed=0, output_type="pt", **FAST)  # the VLM writes the prompt and describes
+    assert out.prompt == reference.prompt and out.description == reference.description
+    torch.testing.assert_close(out.frames, reference.frames)
+    assert pipe.vlm.device.type == "cpu"  # offloaded again once the call is over
+
+
 # --------------------------------------------------------------------------------------------------
 # validation
 # --------------------------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ _LAZY_NAMES: dict[str, str] = {
     "train_spatial_probe": "foresight_models.probes",
 }
 
-_SUBMODULES = ("presets", "testing", "models", "metrics", "data", "training", "cli", "inputs")
+_SUBMODULES = ("presets", "testing", "models", "metrics", "data", "cli", "inputs")
 
 __all__ = ["__version__", *_LAZY_NAMES]
 

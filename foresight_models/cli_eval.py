@@ -8,6 +8,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -29,6 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--baselines", nargs="*", default=["copy", "extrapolate"], help="baselines (default: copy extrapolate)"
+    )
+    parser.add_argument(
+        "--psnr-max-db",
+        type=float,
+        default=None,
+        metavar="DB",
+        help="report psnr as min(PSNR, DB), so that exactly predicted frames (PSNR inf) can be compared",
     )
     parser.add_argument("--horizons", nargs="+", type=int, default=None, help="frames ahead to score (default: all)")
     parser.add_argument("--context-frames", type=int, default=None, help="split 'frames' items after this many frames")
@@ -66,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .evaluation import ClipFolder, evaluate
+    from .evaluation import ClipFolder, Metric, evaluate
+    from .metrics import psnr
 
     predictors = {}
     for spec in args.predictor:
@@ -74,10 +83,16 @@ def _run(args: argparse.Namespace) -> int:
         if not sep or not name or not path:
             raise ValueError(f"--predictor expects NAME=PATH, got {spec!r}")
         predictors[name] = load_predictor(path)
+    metrics = list(args.metrics)
+    if args.psnr_max_db is not None:
+        if "psnr" not in metrics:
+            raise ValueError("--psnr-max-db is given but psnr is not among --metrics")
+        capped = Metric("psnr", functools.partial(psnr, max_db=args.psnr_max_db), True)
+        metrics = [capped if m == "psnr" else m for m in metrics]
     report = evaluate(
         predictors,
         ClipFolder(args.data),
-        metrics=args.metrics,
+        metrics=metrics,
         baselines=args.baselines,
         horizons=args.horizons,
         context_frames=args.context_frames,

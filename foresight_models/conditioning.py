@@ -195,22 +195,11 @@ def _normalize_frames(frames: FrameSelection) -> tuple[int, ...] | None:
     if not isinstance(frames, Sequence) or len(frames) == 0:
         raise ValueError(f"frames must be 'first', 'all' or a non-empty list of latent-frame indices, got {frames!r}")
     for index in frames:
-        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral) or index < 0:
             raise ValueError(f"frames must hold non-negative int latent-frame indices, got {index!r} in {frames!r}")
     if len(set(frames)) != len(frames):
         raise ValueError(f"frames must not repeat an index, got {list(frames)!r}")
-    return tuple(sorted(frames))
-
-
-def _frame_indices(frames: tuple[int, ...] | None, num_frames: int) -> tuple[int, ...]:
-    if frames is None:
-        return tuple(range(num_frames))
-    if frames[-1] >= num_frames:
-        raise ValueError(
-            f"frames index {frames[-1]} is out of range for a video of {num_frames} latent frames "
-            f"(valid indices 0..{num_frames - 1})"
-        )
-    return frames
+    return tuple(sorted(int(index) for index in frames))
 
 
 def video_token_mask(frames: FrameSelection, *, num_frames: int, height: int, width: int) -> torch.Tensor:
@@ -230,7 +219,14 @@ def video_token_mask(frames: FrameSelection, *, num_frames: int, height: int, wi
     for name, value in (("num_frames", num_frames), ("height", height), ("width", width)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-    chosen = _frame_indices(_normalize_frames(frames), num_frames)
+    chosen = _normalize_frames(frames)
+    if chosen is None:
+        return torch.ones(num_frames * height * width, dtype=torch.bool)
+    if chosen[-1] >= num_frames:
+        raise ValueError(
+            f"frames index {chosen[-1]} is out of range for a video of {num_frames} latent frames "
+            f"(valid indices 0..{num_frames - 1})"
+        )
     per_frame = torch.zeros(num_frames, dtype=torch.bool)
     per_frame[list(chosen)] = True
     return per_frame.repeat_interleave(height * width)
@@ -495,15 +491,18 @@ class LTXConditioningHooks:
         if strength == 0.0:
             return None
         num_frames, height, width = self._geometry(arguments, sequence_length)
-        token_index = None
+        # bool (n,) on the CPU: video tokens of the chosen latent frames; None = all
+        chosen = None
         if self.frames is not None:
-            chosen = torch.tensor(_frame_indices(self.frames, num_frames), device=hidden_states.device)
-            token_index = chosen[:, None] * (height * width) + torch.arange(height * width, device=chosen.device)
-            token_index = token_index.flatten()
+            chosen = video_token_mask(self.frames, num_frames=num_frames, height=height, width=width)
         rows, tokens, mask = self._rows(batch)
         if self.mode == "prompt":
-            return (), self._prompt_arguments(arguments, rows, tokens, mask, token_index, strength)
-        context = module.caption_projection(tokens.to(hidden_states.dtype)).to(self.adapter.dtype)
+            chosen = None if chosen is None else chosen.to(hidden_states.device)
+            return (), self._prompt_arguments(arguments, rows, tokens, mask, chosen, strength)
+        # the projection runs in the dtype the transformer itself feeds it (that of encoder_hidden_states)
+        caption_dtype = arguments["encoder_hidden_states"].dtype
+        context = module.caption_projection(tokens.to(caption_dtype)).to(self.adapter.dtype)
+        token_index = None if chosen is None else chosen.nonzero().squeeze(1).to(hidden_states.device)
         self._call = _Call(rows=rows, tokens=token_index, strength=strength, context=context, key_mask=mask)
         return None
 
@@ -513,10 +512,14 @@ class LTXConditioningHooks:
         rows: torch.Tensor | None,
         tokens: torch.Tensor,
         mask: torch.Tensor | None,
-        token_index: torch.Tensor | None,
+        chosen: torch.Tensor | None,
         strength: float,
     ) -> dict[str, Any]:
-        """Append the adapter tokens to ``encoder_hidden_states`` and build a ``(b, q, l + k)`` attention bias."""
+        """Append the adapter tokens to ``encoder_hidden_states`` and build a ``(b, q, l + k)`` attention bias.
+
+        ``q`` is 1 when every video token may see the adapter tokens (``chosen is None``), else the number
+        of video tokens ``n`` and only the tokens where the bool ``chosen (n,)`` is True may.
+        """
         prompt = arguments["encoder_hidden_states"]
         batch, length, _ = prompt.shape
         sequence_length = arguments["hidden_states"].shape[1]
@@ -537,14 +540,12 @@ class LTXConditioningHooks:
             prompt_bias = prompt_bias.clone()
             prompt_bias[rows] = _MASKED_BIAS
 
-        queries = 1 if token_index is None else sequence_length
+        queries = 1 if chosen is None else sequence_length
         allowed = torch.zeros(batch, queries, k, dtype=torch.bool, device=device)
         real = torch.ones_like(tokens[..., 0], dtype=torch.bool) if mask is None else mask
-        if token_index is None:
+        if chosen is None:
             allowed[rows] = real[:, None, :]
         else:
-            chosen = torch.zeros(sequence_length, dtype=torch.bool, device=device)
-            chosen[token_index] = True
             allowed[rows] = real[:, None, :] & chosen[None, :, None]
         adapter_bias = torch.full_like(allowed, _MASKED_BIAS, dtype=dtype).masked_fill(allowed, math.log(strength))
         queries = max(queries, prompt_bias.shape[1])

@@ -216,6 +216,13 @@ def evaluate(
     """
     if not isinstance(predictors, Mapping):
         raise TypeError(f"predictors must be a dict of name -> callable, got {type(predictors).__name__}")
+    if value_range is not None and not (
+        isinstance(value_range, (tuple, list))
+        and len(value_range) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value_range)
+        and value_range[0] < value_range[1]
+    ):
+        raise ValueError(f"value_range must be None or (low, high) numbers with low < high, got {value_range!r}")
     if isinstance(baselines, str):
         baselines = (baselines,)
     clash = sorted(set(predictors) & set(baselines))
@@ -239,9 +246,13 @@ def evaluate(
     with torch.no_grad():
         for context, future in _batches(dataset, batch_size, context_frames):
             if value_range is not None:
-                low, high = value_range
-                if float(context.min()) < low or float(context.max()) > high:
-                    raise ValueError(f"dataset context values lie outside value_range={value_range}")
+                for part, values in (("context", context), ("future", future)):
+                    low, high = float(values.min()), float(values.max())
+                    if not (value_range[0] <= low and high <= value_range[1]):
+                        raise ValueError(
+                            f"dataset {part} values lie in [{low:.4g}, {high:.4g}], outside value_range={value_range} "
+                            "(pass value_range=None for unbounded features)"
+                        )
             if used_horizons is None:
                 used_horizons = _check_horizons(horizons, future.shape[1])
             for name, predictor in everyone.items():
@@ -278,10 +289,17 @@ def _score(
     try:
         if metric.per == "clip":
             last = context[:, -1:]
-            return metric.fn(torch.cat([last, predicted], dim=1), torch.cat([last, real], dim=1)).reshape(-1, 1)
-        b, k = predicted.shape[:2]
-        scores = metric.fn(predicted.flatten(0, 1), real.flatten(0, 1))
-        return scores.reshape(b, k)
+            scores = metric.fn(torch.cat([last, predicted], dim=1), torch.cat([last, real], dim=1)).reshape(-1, 1)
+        else:
+            b, k = predicted.shape[:2]
+            scores = metric.fn(predicted.flatten(0, 1), real.flatten(0, 1)).reshape(b, k)
+        if not bool(torch.isfinite(scores).all()):
+            raise ValueError(
+                "it gave NaN or infinite scores, which means and paired tests cannot use (PSNR is inf for a frame "
+                "predicted exactly: cap it with Metric('psnr', functools.partial(psnr, max_db=100.0), True), "
+                "or --psnr-max-db 100 on the command line)"
+            )
+        return scores
     except ValueError as error:
         raise ValueError(f"metric {metric.name!r} failed on the predictions of {name!r}: {error}") from error
 
@@ -446,10 +464,7 @@ class EvaluationReport:
     def save_plot(self, path: str | Path) -> Path:
         """PNG of the horizon curves: one panel per frame metric, one line per predictor."""
         try:
-            import matplotlib
-
-            matplotlib.use("Agg", force=False)
-            import matplotlib.pyplot as plt
+            from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend and figures alone
         except ImportError as error:  # pragma: no cover - depends on the environment
             raise ImportError("plots need matplotlib: pip install 'foresight_models[eval]'") from error
         path = Path(path)
@@ -457,7 +472,8 @@ class EvaluationReport:
             m for m in self.metrics if self.horizon_scores[self.reference][m].shape[1] == len(self.horizons)
         ]
         panels = frame_metrics or self.metrics
-        fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)
+        fig = Figure(figsize=(4 * len(panels), 3.2))
+        axes = fig.subplots(1, len(panels), squeeze=False)
         for ax, metric in zip(axes[0], panels, strict=True):
             for predictor in self.predictors:
                 curve = self.horizon_curve(predictor, metric).tolist()
@@ -473,7 +489,6 @@ class EvaluationReport:
         axes[0][0].legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(path, dpi=100)
-        plt.close(fig)
         return path
 
     def save(self, directory: str | Path) -> dict[str, Path]:

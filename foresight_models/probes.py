@@ -23,10 +23,10 @@ from torch import nn
 
 from .metrics import (
     box_average_precision,
-    box_iou,
     linear_cka,
     linear_probe_r2,
     match_objects,
+    matched_iou,
     rbf_cka,
     recall_at_k,
     rsa_spearman,
@@ -134,15 +134,11 @@ def _matching_loss(boxes: torch.Tensor, logits: torch.Tensor, targets: list[torc
             sample += [i] * len(rows)
             query += rows.tolist()
             target += cols.tolist()
+    si, qi, ti = (torch.tensor(v, dtype=torch.long, device=logits.device) for v in (sample, query, target))
     objectness = torch.zeros_like(logits)
-    loss = F.binary_cross_entropy_with_logits(
-        logits,
-        objectness.index_put(
-            (torch.tensor(sample, dtype=torch.long), torch.tensor(query, dtype=torch.long)), torch.tensor(1.0)
-        ),
-    )
+    objectness[si, qi] = 1.0
+    loss = F.binary_cross_entropy_with_logits(logits, objectness)
     if sample:
-        si, qi, ti = (torch.tensor(v, dtype=torch.long) for v in (sample, query, target))
         matched = boxes[si, qi]
         loss = loss + (matched - truth[si, ti]).abs().sum(-1).mean() + (1 - iou[si, qi, ti]).mean()
     return loss
@@ -205,11 +201,7 @@ def evaluate_spatial_probe(
         if truth.shape[0] == 0:
             continue
         top = score.argsort(descending=True)[: truth.shape[0]]
-        iou = box_iou(pred[top], truth)
-        rows, cols = match_objects(iou)
-        matched = torch.zeros(truth.shape[0])
-        matched[cols] = iou[rows, cols]
-        ious.append(matched)
+        ious.append(matched_iou(pred[top], truth))
     if not ious:
         raise ValueError("boxes holds no object: nothing to evaluate")
     ap = box_average_precision(list(predicted), list(scores), targets, iou_threshold=iou_threshold)

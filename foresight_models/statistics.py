@@ -54,7 +54,8 @@ def _as_vector(name: str, value: object) -> np.ndarray:
         raise ValueError(f"{name} must be 1-d (one score per sample), got shape {array.shape}")
     if not np.isfinite(array).all():
         raise ValueError(
-            f"{name} contains NaN or infinite scores (e.g. PSNR of identical frames); drop or clip them first"
+            f"{name} contains NaN or infinite scores at samples {np.flatnonzero(~np.isfinite(array)).tolist()[:10]}; "
+            "a mean and a paired test need finite scores (PSNR of identical frames is inf: use psnr(..., max_db=100.0))"
         )
     return array
 

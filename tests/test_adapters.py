@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -158,6 +159,10 @@ def test_build_adapter_errors():
         build_adapter("query", d_in=3584, d_out=4096, target_params=1_000)
     with pytest.raises(ValueError, match="d_in must be a positive int"):
         build_adapter("bottleneck", d_in=0)
+    with pytest.raises(ValueError, match="chooses dim.*dim=64"):
+        build_adapter("query", d_in=3584, dim=64)
+    with pytest.raises(ValueError, match="chooses hidden_dim"):
+        build_adapter("bottleneck", d_in=3584, hidden_dim=64)
 
 
 # ---------------------------------------------------------------------------------------- bad input
@@ -179,6 +184,9 @@ def test_bad_input_errors(kind):
         adapter(torch.randn(8, D_IN))
     with pytest.raises(ValueError, match="num_tokens must be a positive int"):
         type(adapter)(d_in=D_IN, num_tokens=0)
+    if kind != "bottleneck":
+        with pytest.raises(ValueError, match="dim_head must be a positive int, got 0"):
+            type(adapter)(d_in=D_IN, dim_head=0)
 
 
 # ---------------------------------------------------------------------------------------- save / load
@@ -342,9 +350,32 @@ def test_lora_save_load_round_trip_in_peft_format(tiny_lora, tmp_path):
 
     AdapterPipeline(adapter=tiny_lora).save_pretrained(tmp_path / "pipe")
     pipe = AdapterPipeline.from_pretrained(tmp_path / "pipe", local_files_only=True)
+    # re-saving a loaded pipeline whose adapter has no VLM attached keeps the LoRA
+    pipe.save_pretrained(tmp_path / "pipe2")
+    pipe = AdapterPipeline.from_pretrained(tmp_path / "pipe2", local_files_only=True)
     pipe.adapter.attach(testing.tiny_qwen2_5_vl())
     with torch.no_grad():
         assert torch.equal(pipe.adapter.eval()(tokens, mask).tokens, expected)
+
+    # a LoRA saved with another rank is refused rather than silently used
+    with pytest.raises(ValueError, match=r"lora_path.*'r': 4"):
+        LoRAAdapter(d_in=32, d_out=8, r=8, lora_alpha=8.0).attach(testing.tiny_qwen2_5_vl(), tmp_path / "lora")
+
+
+def test_lora_targets_whole_module_names_on_either_qwen_class():
+    vlm = testing.tiny_qwen2_5_vl()
+    pattern = LoRAAdapter(d_in=32).target_pattern()
+    names = [n for n, m in vlm.named_modules() if isinstance(m, torch.nn.Linear)]
+    selected = [n for n in names if re.fullmatch(pattern, n)]
+    assert selected == [n for n in names if ".language_model." in n and n.rsplit(".", 1)[1] in ("q_proj", "v_proj")]
+    assert not re.fullmatch(pattern, "model.language_model.layers.0.self_attn.xq_proj")
+    # Qwen2_5_VLModel (no LM head, no `.model.` prefix in its module names) takes the same LoRA
+    adapter = LoRAAdapter(d_in=32, d_out=8, r=2)
+    adapter.attach(vlm.model)
+    lora_modules = [n for n, _ in vlm.model.named_modules() if n.endswith("lora_A")]
+    assert len(lora_modules) == 2 * 2 and all("language_model" in n for n in lora_modules)
+    tokens, mask = lora_batch()
+    assert adapter(tokens, mask).tokens.shape == (2, 6, 8)
 
 
 def test_lora_encode_runs_the_whole_vlm_on_processor_outputs(tiny_lora):
@@ -384,3 +415,9 @@ def test_lora_errors():
         small.attach(testing.tiny_qwen2_5_vl())
     with pytest.raises(ValueError, match="target_params must be an int of at least"):
         LoRAAdapter.rank_for_budget(testing.tiny_qwen2_5_vl(), 10)
+    with pytest.raises(ValueError, match=r"layer=3 is out of range.*-3\.\.2"):
+        LoRAAdapter(d_in=32, layer=3).attach(testing.tiny_qwen2_5_vl())
+    with pytest.raises(ValueError, match="lora_alpha must be a positive number, got 0"):
+        LoRAAdapter(d_in=32, lora_alpha=0)
+    with pytest.raises(ValueError, match="lora_dropout must be a number in"):
+        LoRAAdapter(d_in=32, lora_dropout=1.5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -109,7 +110,8 @@ def test_pipeline_bit_identical_with_strength_zero_and_after_removal():
     pipe = pipeline(two_layer_transformer())
     transformer = pipe.transformer
     originals = [block.attn2.processor for block in transformer.transformer_blocks]
-    keys = list(transformer.state_dict())
+    state = {key: value.clone() for key, value in transformer.state_dict().items()}
+    modules = [name for name, _ in transformer.named_modules()]
     stock = generate(pipe, output_type="pt")
 
     with ltx_conditioning(transformer, tokens(), strength=0.0):
@@ -120,8 +122,10 @@ def test_pipeline_bit_identical_with_strength_zero_and_after_removal():
 
     assert torch.equal(generate(pipe, output_type="pt"), stock)
     assert all(block.attn2.processor is p for block, p in zip(transformer.transformer_blocks, originals))
-    assert len(transformer._forward_pre_hooks) == 0
-    assert list(transformer.state_dict()) == keys
+    assert len(transformer._forward_pre_hooks) == 0 and len(transformer._forward_pre_hooks_with_kwargs) == 0
+    assert [name for name, _ in transformer.named_modules()] == modules
+    after = transformer.state_dict()
+    assert list(after) == list(state) and all(torch.equal(after[key], state[key]) for key in state)
 
 
 def test_explicit_install_remove_and_context_exit_on_error():
@@ -163,6 +167,22 @@ def test_attention_outputs_change_only_on_chosen_frames(geometry, frames):
     assert torch.equal(changed, expected)
     # with one block, the transformer output outside the chosen frames is stock too
     assert torch.equal((out != stock_out).any(dim=-1)[0], expected)
+
+
+def test_bfloat16_transformer_with_float32_adapter():
+    # the training setup of the docs: a half-precision frozen transformer, a float32 trainable adapter
+    transformer = testing.tiny_ltx_transformer().to(torch.bfloat16)
+    conditioning = LTXConditioningAdapter.from_transformer(transformer, dtype=torch.float32)
+    assert conditioning.dtype == torch.float32
+    inputs = transformer_inputs(batch=1, num_frames=2, height=2, width=2)
+    inputs["hidden_states"] = inputs["hidden_states"].to(torch.bfloat16)
+    inputs["encoder_hidden_states"] = inputs["encoder_hidden_states"].to(torch.bfloat16)
+    stock, _ = attn2_outputs(transformer, inputs)
+    with ltx_conditioning(transformer, tokens().to(torch.bfloat16), conditioning, frames=list(np.array([1]))):
+        attn, out = attn2_outputs(transformer, inputs)
+    assert attn.dtype == out.dtype == torch.bfloat16
+    changed = (attn != stock).any(dim=-1)[0]
+    assert torch.equal(changed, video_token_mask([1], num_frames=2, height=2, width=2))
 
 
 def test_guidance_unconditional_half_is_stock_or_same():

@@ -1,3 +1,4 @@
+import functools
 import json
 
 import numpy as np
@@ -5,7 +6,7 @@ import pytest
 import torch
 
 from foresight_models.evaluation import METRICS, EvaluationReport, Metric, evaluate, save_clip_folder
-from foresight_models.statistics import bootstrap_ci, compare
+from foresight_models.statistics import Comparison, bootstrap_ci, compare
 
 
 def _linear_clips(n: int = 16, frames: int = 6, seed: int = 0) -> torch.Tensor:
@@ -46,6 +47,7 @@ def test_compare_matches_scipy_and_bootstrap_is_seeded():
     g = torch.Generator().manual_seed(2)
     a, b = torch.rand(25, generator=g), torch.rand(25, generator=g)
     c = compare(a, b)
+    assert Comparison.from_dict(json.loads(json.dumps(c.to_dict()))) == c
     assert c.p_value == pytest.approx(stats.ttest_rel(a.numpy(), b.numpy()).pvalue)
     assert c.p_wilcoxon == pytest.approx(stats.wilcoxon(a.numpy(), b.numpy()).pvalue)
     assert c.ci95[0] < 0 < c.ci95[1]  # two samples of the same distribution
@@ -137,6 +139,26 @@ def test_evaluate_bad_input():
         evaluate({"wild": lambda c, horizon: c[:, -1] * 5}, data, metrics=("pixel_l1",))
     with pytest.raises(ValueError, match="unknown baseline"):
         evaluate({}, data, baselines=("mean",))
+    with pytest.raises(ValueError, match=r"dataset future values lie in \[1.5, 1.5\], outside value_range"):
+        evaluate({}, [{"context": torch.zeros(2, 3, 12, 12), "future": torch.full((2, 3, 12, 12), 1.5)}])
+    with pytest.raises(ValueError, match="value_range must be None or"):
+        evaluate({}, data, value_range=(1.0, 0.0))
+
+
+def test_psnr_of_exact_predictions_fails_early_or_is_capped_explicitly():
+    from foresight_models.metrics import psnr
+
+    still = [{"context": torch.full((2, 3, 12, 12), 0.5), "future": torch.full((2, 3, 12, 12), 0.5)}] * 3
+    with pytest.raises(ValueError, match=r"metric 'psnr' failed on the predictions of 'copy'.*max_db"):
+        evaluate({}, still, metrics=("psnr",), baselines=("copy",))
+    capped = Metric("psnr", functools.partial(psnr, max_db=100.0), True)
+    blurred = {"blur": lambda context, horizon: context[:, -1] * 0.9}
+    report = evaluate(blurred, still, metrics=[capped], baselines=("copy",))
+    torch.testing.assert_close(report.scores["copy"]["psnr"], torch.full((3,), 100.0))
+    (row,) = report.rows(n_resamples=100)
+    assert row["model"] == "blur" and row["improvement"] < 0 and row["copy"] == 100.0
+    with pytest.raises(ValueError, match=r"NaN or infinite scores at samples \[1\].*max_db"):
+        compare(torch.tensor([1.0, float("inf"), 2.0]), torch.rand(3))
 
 
 def test_report_round_trip_and_files(tmp_path):
@@ -254,3 +276,18 @@ def test_cli_eval_reports_bad_input(tmp_path, capsys):
     assert "NAME=PATH" in capsys.readouterr().err
     assert main(["eval", str(tmp_path / "clips"), "--predictor", f"x={tmp_path}"]) == 2
     assert "no config.json" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path / "clips"), "--psnr-max-db", "100"]) == 2
+    assert "psnr is not among --metrics" in capsys.readouterr().err
+
+
+def test_cli_eval_psnr_cap(tmp_path, capsys):
+    from foresight_models.cli import main
+
+    still = {"context": torch.full((2, 3, 12, 12), 0.5), "future": torch.full((2, 3, 12, 12), 0.5)}
+    save_clip_folder([still] * 3, tmp_path / "clips")
+    argv = ["eval", str(tmp_path / "clips"), "--metrics", "psnr", "--baselines", "copy", "extrapolate"]
+    assert main(argv) == 2
+    assert "--psnr-max-db" in capsys.readouterr().err
+    assert main([*argv, "--psnr-max-db", "100", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["model"] == "extrapolate" and row["value"] == row["copy"] == 100.0 and row["p"] == 1.0

@@ -40,7 +40,7 @@ def test_decoder_overfits_a_handful_of_images():
         loss.backward()
         optimizer.step()
     final = decoder.loss(tokens, images).item()
-    assert final < 0.2 * first
+    assert final < 0.1 * first  # the loss falls by at least 90%
     assert torch.allclose(decoder.loss(tokens, images), pixel_l1_loss(decoder(tokens), images))
     # better than copying the wrong image of the batch
     assert final < pixel_l1_loss(CopyLastFrame()(images.roll(1, 0)[:, None]), images).item()

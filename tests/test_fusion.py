@@ -174,6 +174,28 @@ def test_from_pretrained_loads_backbones_named_in_the_config(tmp_path):
         HybridEncoder.from_pretrained(tmp_path / "anon")
 
 
+def test_from_pretrained_loads_a_timm_dino_named_in_the_config(tmp_path):
+    import timm
+    from timm.models import save_for_hf
+
+    args = dict(embed_dim=32, depth=2, num_heads=4, mlp_ratio=2.0, img_size=SIZE, num_classes=0)
+    dino = timm.create_model("vit_small_patch14_dinov2", dynamic_img_size=True, **args).eval()
+    vlm = testing.tiny_qwen2_5_vl()
+    options = dict(dino_image_size=SIZE, qwen_image_size=SIZE, dim=24, depth=1, heads=2, dim_head=8)
+    # by default the config records the timm name of the model's Hub weights, which timm.create_model accepts
+    recorded = HybridEncoder(dino=dino, vlm=vlm, **options).config.dino_name_or_path
+    assert recorded == "hf-hub:timm/vit_small_patch14_dinov2.lvd142m"
+
+    save_for_hf(dino, tmp_path / "dino", model_args=args, safe_serialization=True)
+    encoder = HybridEncoder(dino=dino, vlm=vlm, dino_name_or_path=str(tmp_path / "dino"), **options)
+    randomize_gates(encoder)
+    encoder.save_pretrained(tmp_path / "enc")
+    loaded = HybridEncoder.from_pretrained(tmp_path / "enc", vlm=vlm)
+    assert loaded.config.dino_library == "timm" and loaded.dino is not dino
+    frames = torch.rand(1, 2, 3, SIZE, SIZE)
+    torch.testing.assert_close(loaded(frames).fused_tokens, encoder(frames).fused_tokens, rtol=0, atol=0)
+
+
 def test_gradients_reach_the_fusion_and_no_backbone_parameter():
     encoder = make_encoder().train()
     assert not encoder.dino.training and not encoder.vlm.training and encoder.fusion.training
@@ -256,5 +278,9 @@ def test_bad_inputs_raise_clear_errors():
         make_encoder(qwen_image_size=42)
     with pytest.raises(ValueError, match="semantic_layer"):
         make_encoder(semantic_layer=3)
+    with pytest.raises(ValueError, match="semantic_layer=1 selects an LLM layer"):
+        make_encoder(semantic_source="vision", semantic_layer=1)
     with pytest.raises(TypeError, match="unexpected keyword"):
         HybridEncoder.from_pretrained("unused", dino=None, vlm=None, revison="main")
+    with pytest.raises(ValueError, match="quantization_config is not supported"):
+        HybridEncoder.from_pretrained("unused", quantization_config={"load_in_8bit": True})

@@ -42,6 +42,9 @@ def test_copy_last_frame_returns_the_last_frame_for_tokens_and_pixels():
     assert torch.equal(CopyLastFrame()(tokens), tokens[:, -1])
     assert torch.equal(CopyLastFrame()(tokens, horizon=5), tokens[:, -1])
     assert torch.equal(CopyLastFrame()(pixels), pixels[:, -1])
+    mask = torch.rand(2, 3, 5) > 0.5
+    assert torch.equal(CopyLastFrame()(tokens, mask), tokens[:, -1])  # a mask is checked, copying ignores it
+    assert torch.equal(CopyLastFrame()(tokens, mask[:, 0]), tokens[:, -1])
     assert list(CopyLastFrame().parameters()) == []
 
 
@@ -69,6 +72,12 @@ def test_baselines_reject_bad_input():
         CopyLastFrame()([[1.0]])
     with pytest.raises(ValueError, match="clamp"):
         LinearExtrapolation(clamp=(1.0, 0.0))
+    with pytest.raises(ValueError, match="clamp"):
+        LinearExtrapolation(clamp=1.0)
+    with pytest.raises(TypeError, match="boolean"):
+        CopyLastFrame()(torch.randn(2, 3, 5, 8), torch.ones(2, 5))
+    with pytest.raises(ValueError, match="only supported for token context"):
+        CopyLastFrame()(torch.rand(2, 3, 3, 4, 4), torch.ones(2, 3, dtype=torch.bool))
 
 
 # ---------------------------------------------------------------- heads: shapes, masks, causality
@@ -113,6 +122,18 @@ def test_causal_temporal_head_does_not_see_later_frames():
     assert torch.allclose(causal(context), out[:, -1])
     bidirectional = _tiny(TemporalTransformerHead, causal=False).eval()
     assert not torch.allclose(bidirectional.predict_all(context)[:, :2], bidirectional.predict_all(changed)[:, :2])
+
+
+def test_causal_temporal_head_predicts_from_every_prefix_in_one_pass():
+    head = _tiny(TemporalTransformerHead, causal=True, max_horizon=2).eval()
+    context = torch.randn(2, 4, 5, 8)
+    mask = torch.rand(2, 4, 5) > 0.3
+    mask[:, :, 0] = True
+    for horizon in (1, 2):
+        every = head.predict_all(context, mask, horizon=horizon)
+        for i in range(4):
+            prefix = head(context[:, : i + 1], mask[:, : i + 1], horizon=horizon)
+            torch.testing.assert_close(every[:, i], prefix, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("cls", HEADS)
@@ -167,8 +188,21 @@ def test_head_rejects_bad_input(cls):
         head(torch.randn(2, 3, 5, 8), torch.ones(2, 5))
     with pytest.raises(ValueError, match="mask must have shape"):
         head(torch.randn(2, 3, 5, 8), torch.ones(2, 4, dtype=torch.bool))
-    with pytest.raises(ValueError, match="depth"):
+    empty = torch.ones(2, 5, dtype=torch.bool)
+    empty[1] = False
+    with pytest.raises(ValueError, match="at least one real token in every sample"):
+        head(torch.randn(2, 3, 5, 8), empty)
+    with pytest.raises(ValueError, match="depth must be an integer >= 1, got 0"):
         cls(dim=8, depth=0)
+    with pytest.raises(ValueError, match="hidden_dim"):
+        cls(dim=8, hidden_dim=0)
+    with pytest.raises(ValueError, match="ff_mult"):
+        cls(dim=8, ff_mult=0)
+    with pytest.raises(ValueError, match="dropout"):
+        cls(dim=8, dropout=1.0)
+    with pytest.raises(TypeError, match="predict_delta must be a bool"):
+        cls(dim=8, predict_delta="yes")
+    assert cls(dim=8).config.dim == 8  # every other argument has a default
 
 
 # ---------------------------------------------------------------- losses
@@ -202,6 +236,12 @@ def test_losses_reject_bad_input():
         info_nce_loss(pred, pred, temperature=0.0)
     with pytest.raises(ValueError, match="negatives must have shape"):
         info_nce_loss(pred, pred, negatives=torch.randn(2, 3, 4, 8))
+    row_mask = torch.ones(2, 5, dtype=torch.bool)
+    row_mask[1] = False
+    with pytest.raises(ValueError, match="every sample"):
+        info_nce_loss(pred, pred, mask=row_mask)
+    with pytest.raises(TypeError, match="pred must be a torch.Tensor"):
+        info_nce_loss([[1.0]], pred)
 
 
 def _reference_info_nce(pred, target, negatives, temperature):

@@ -54,6 +54,18 @@ def test_psnr_and_l1_hand_computed():
     assert torch.isinf(psnr(target, target)).all()
 
 
+def test_psnr_cap_is_explicit():
+    target = torch.zeros(2, 1, 4, 4)
+    prediction = target.clone()
+    prediction[1] = 0.1  # 20 dB
+    torch.testing.assert_close(psnr(prediction, target, max_db=100.0), torch.tensor([100.0, 20.0]))
+    torch.testing.assert_close(psnr(prediction, target, max_db=15), torch.tensor([15.0, 15.0]))
+    assert torch.isinf(psnr(prediction, target)[0])  # no cap unless asked for
+    for bad in (0, -1.0, float("inf"), float("nan"), True, "100"):
+        with pytest.raises(ValueError, match="max_db must be None or a finite number > 0"):
+            psnr(prediction, target, max_db=bad)
+
+
 @pytest.mark.parametrize("metric", [pixel_l1, psnr, ssim])
 def test_bad_inputs_are_rejected(metric):
     prediction, target = _pair(4)

@@ -162,3 +162,5 @@ def test_set_metrics_reject_bad_input():
         rsa_spearman(bad, y)
     with pytest.raises(ValueError, match="no variance"):
         linear_cka(torch.ones(10, 3), y[:10])
+    with pytest.raises(ValueError, match="x_test and y_test must describe the same samples"):
+        linear_probe_r2(x, y, x_test=x[:5], y_test=y[:4])

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .video import ClipTooShortError, VideoDecodeError, read_video, video_info
+from .video import ClipTooShortError, VideoDecodeError, _check_size, read_video, video_info
 
 __all__ = ["SomethingSomethingV2", "collate_clips"]
 
@@ -101,8 +101,6 @@ class SomethingSomethingV2(Dataset):
             raise ValueError(f"on_error: expected 'raise' or 'skip', got {on_error!r}")
         if not isinstance(extension, str) or not extension.startswith("."):
             raise ValueError(f"extension: expected a suffix starting with '.', e.g. '.webm', got {extension!r}")
-        from .video import _check_size
-
         self.root = Path(root)
         self.split = split
         self.context_frames = int(context_frames)

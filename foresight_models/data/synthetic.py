@@ -22,6 +22,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .video import _check_size as _check_video_size
+from .video import write_video
+
 __all__ = ["ACTIONS", "SyntheticMotion"]
 
 # action -> SSv2 template (as spelled in the official label files)
@@ -54,16 +57,10 @@ class _Object:
 
 
 def _check_size(size: Any) -> tuple[int, int]:
-    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-        size = (int(size), int(size))
-    if (
-        not isinstance(size, (tuple, list))
-        or len(size) != 2
-        or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size)
-        or min(size) < 16
-    ):
+    checked = None if size is None else _check_video_size(size)
+    if checked is None or min(checked) < 16:
         raise ValueError(f"size: expected an int >= 16 (square) or (height, width) of ints >= 16, got {size!r}")
-    return (int(size[0]), int(size[1]))
+    return checked
 
 
 class SyntheticMotion(Dataset):
@@ -258,8 +255,6 @@ class SyntheticMotion(Dataset):
         Returns:
             ``root`` as a ``Path``.
         """
-        from .video import write_video
-
         if split not in ("train", "validation", "test"):
             raise ValueError(f"split: expected 'train', 'validation' or 'test', got {split!r}")
         if video_format not in ("webm", "mp4"):

@@ -128,6 +128,11 @@ def _check_positive_int(value: Any, name: str, *, allow_zero: bool = False) -> i
     return int(value)
 
 
+def _check_fps(fps: Any) -> None:
+    if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction)) or not 0 < fps < math.inf:
+        raise ValueError(f"fps: expected a finite number > 0, got {fps!r}")
+
+
 def _check_size(size: Any) -> tuple[int, int] | None:
     if size is None:
         return None
@@ -293,8 +298,7 @@ def read_video(
     if stride is not None:
         stride = _check_positive_int(stride, "stride")
     if fps is not None:
-        if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction)) or not fps > 0 or math.isinf(fps):
-            raise ValueError(f"fps: expected a finite number > 0, got {fps!r}")
+        _check_fps(fps)
 
     import av
 
@@ -442,8 +446,6 @@ def _frames_to_uint8(frames: Any) -> np.ndarray:
         raise TypeError(
             f"frames: expected a (t, c, h, w) tensor, a (t, h, w, c) array or a list of images, got {type(frames).__name__}"
         )
-    if clip.dtype == torch.uint8:  # pragma: no cover - to_frames returns float
-        return clip[0].permute(0, 2, 3, 1).numpy()
     return (clip[0] * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
 
@@ -478,8 +480,7 @@ def write_video(
         raise ValueError(
             f"path: unsupported suffix {suffix!r} for {str(path)!r}; allowed: {sorted(_ENCODERS)} (or pass codec=)"
         )
-    if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction)) or not fps > 0 or math.isinf(fps):
-        raise ValueError(f"fps: expected a finite number > 0, got {fps!r}")
+    _check_fps(fps)
     array = _frames_to_uint8(frames)
     _, height, width, _ = array.shape
     encoder, pix_fmt = _ENCODERS.get(suffix, (codec, "yuv420p"))

@@ -8,6 +8,7 @@ in ``[0, 1]``). Every function returns one value per image, shape ``(b,)``. Use
 from __future__ import annotations
 
 import functools
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -55,19 +56,31 @@ def pixel_l1(prediction: torch.Tensor, target: torch.Tensor, *, data_range: floa
     return (prediction - target).abs().flatten(1).mean(dim=1)
 
 
-def psnr(prediction: torch.Tensor, target: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
+def psnr(
+    prediction: torch.Tensor, target: torch.Tensor, *, data_range: float = 1.0, max_db: float | None = None
+) -> torch.Tensor:
     """Peak signal-to-noise ratio per image, ``10 log10(data_range^2 / MSE)`` in dB.
+
+    PSNR of identical images is ``inf``, which statistics over samples (means, paired tests) cannot
+    use. Pass ``max_db`` to report ``min(PSNR, max_db)`` instead (a common choice is 100 dB); the cap
+    is applied only when asked for.
 
     Args:
         prediction: ``(b, c, h, w)`` in ``[0, data_range]``.
         target: ``(b, c, h, w)`` in ``[0, data_range]``.
+        max_db: optional upper bound in dB (a finite number > 0); ``None`` leaves ``inf`` as is.
 
     Returns:
-        ``(b,)`` in dB, ``>= 0``; ``inf`` for identical images; higher is better.
+        ``(b,)`` in dB, ``>= 0``; ``inf`` for identical images (``max_db`` when given); higher is better.
     """
     prediction, target = _check_pair(prediction, target, data_range)
+    if max_db is not None and (
+        isinstance(max_db, bool) or not isinstance(max_db, (int, float)) or not 0 < max_db < math.inf
+    ):
+        raise ValueError(f"max_db must be None or a finite number > 0, got {max_db!r}")
     mse = (prediction - target).pow(2).flatten(1).mean(dim=1)
-    return 10.0 * torch.log10(data_range**2 / mse)
+    value = 10.0 * torch.log10(data_range**2 / mse)
+    return value if max_db is None else value.clamp(max=float(max_db))
 
 
 def _gaussian_window(size: int, sigma: float, *, dtype: torch.dtype, device: torch.device) -> torch.Tensor:

@@ -58,12 +58,14 @@ def cosine_similarity(
     return masked_mean(rearrange(cos, "b n -> b n 1"), mask, dim=1).squeeze(-1)
 
 
-def _check_sets(x: torch.Tensor, y: torch.Tensor, *, min_samples: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-    x = check_tensor("x", x, ndim=2)
-    y = check_tensor("y", y, ndim=2)
-    check_same_length("x", x, "y", y)
+def _check_sets(
+    x: torch.Tensor, y: torch.Tensor, *, min_samples: int = 2, names: tuple[str, str] = ("x", "y")
+) -> tuple[torch.Tensor, torch.Tensor]:
+    x = check_tensor(names[0], x, ndim=2)
+    y = check_tensor(names[1], y, ndim=2)
+    check_same_length(names[0], x, names[1], y)
     if x.shape[0] < min_samples:
-        raise ValueError(f"needs at least {min_samples} samples, got {x.shape[0]}")
+        raise ValueError(f"{names[0]} and {names[1]}: need at least {min_samples} samples, got {x.shape[0]}")
     return x.double(), y.double()
 
 
@@ -162,9 +164,10 @@ def _ridge_fit(x: torch.Tensor, y: torch.Tensor, alpha: float) -> tuple[torch.Te
     xc, yc = x - x_mean, y - y_mean
     d = x.shape[1]
     if d <= x.shape[0]:
-        weight = torch.linalg.solve(xc.T @ xc + alpha * torch.eye(d, dtype=x.dtype), xc.T @ yc)
+        weight = torch.linalg.solve(xc.T @ xc + alpha * torch.eye(d, dtype=x.dtype, device=x.device), xc.T @ yc)
     else:  # dual form, cheaper when there are more dimensions than samples
-        weight = xc.T @ torch.linalg.solve(xc @ xc.T + alpha * torch.eye(x.shape[0], dtype=x.dtype), yc)
+        identity = torch.eye(x.shape[0], dtype=x.dtype, device=x.device)
+        weight = xc.T @ torch.linalg.solve(xc @ xc.T + alpha * identity, yc)
     return weight, y_mean - x_mean @ weight
 
 
@@ -200,7 +203,7 @@ def linear_probe_r2(
     if (x_test is None) != (y_test is None):
         raise ValueError("pass both x_test and y_test, or neither")
     if x_test is not None:
-        x_test, y_test = _check_sets(x_test, y_test)
+        x_test, y_test = _check_sets(x_test, y_test, names=("x_test", "y_test"))
         if x_test.shape[1] != x.shape[1] or y_test.shape[1] != y.shape[1]:
             raise ValueError(
                 f"x_test/y_test widths {x_test.shape[1]}/{y_test.shape[1]} differ from x/y {x.shape[1]}/{y.shape[1]}"
@@ -258,7 +261,7 @@ def rsa_spearman(
     """
     x, y = _check_sets(x, y, min_samples=3)
     n = x.shape[0]
-    rows, cols = torch.triu_indices(n, n, offset=1)
+    rows, cols = torch.triu_indices(n, n, offset=1, device=x.device)
     rx = rank(_distances(x, metric)[rows, cols])
     ry = rank(_distances(y, metric)[rows, cols])
     rx, ry = rx - rx.mean(), ry - ry.mean()
@@ -289,9 +292,9 @@ def recall_at_k(
     n = x.shape[0]
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < n:
         raise ValueError(f"k must be an integer in [1, {n - 1}] for {n} samples, got {k!r}")
-    eye = torch.eye(n, dtype=torch.bool)
+    eye = torch.eye(n, dtype=torch.bool, device=x.device)
     nx = _distances(x, metric).masked_fill(eye, float("inf")).topk(k, dim=1, largest=False).indices
     ny = _distances(y, metric).masked_fill(eye, float("inf")).topk(k, dim=1, largest=False).indices
-    in_x = torch.zeros(n, n, dtype=torch.bool).scatter_(1, nx, True)
-    in_y = torch.zeros(n, n, dtype=torch.bool).scatter_(1, ny, True)
+    in_x = torch.zeros_like(eye).scatter_(1, nx, True)
+    in_y = torch.zeros_like(eye).scatter_(1, ny, True)
     return ((in_x & in_y).sum(dim=1).double() / k).mean().float()

@@ -97,7 +97,10 @@ def match_objects(iou: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(iou, torch.Tensor) or iou.ndim != 2:
         raise ValueError(f"iou must be a (n_pred, n_target) tensor, got {getattr(iou, 'shape', type(iou).__name__)}")
     rows, cols = linear_sum_assignment(iou.detach().cpu().double().numpy(), maximize=True)
-    return torch.as_tensor(rows, dtype=torch.long), torch.as_tensor(cols, dtype=torch.long)
+    return (
+        torch.as_tensor(rows, dtype=torch.long, device=iou.device),
+        torch.as_tensor(cols, dtype=torch.long, device=iou.device),
+    )
 
 
 def matched_iou(
@@ -120,7 +123,7 @@ def matched_iou(
         iou = mask_iou(prediction, target)
     else:
         raise ValueError(f"kind must be 'box' or 'mask', got {kind!r}")
-    scores = torch.zeros(iou.shape[1])
+    scores = torch.zeros(iou.shape[1], device=iou.device)
     if iou.numel():
         rows, cols = match_objects(iou)
         scores[cols] = iou[rows, cols].float()
@@ -165,7 +168,7 @@ def box_average_precision(
         if not isinstance(confidence, torch.Tensor) or confidence.shape != boxes.shape[:1]:
             raise ValueError(f"scores[{i}] must be a tensor of shape ({boxes.shape[0]},)")
         iou = box_iou(boxes, truth)
-        claimed = torch.zeros(truth.shape[0], dtype=torch.bool)
+        claimed = torch.zeros(iou.shape[1], dtype=torch.bool, device=iou.device)
         for j in torch.argsort(confidence, descending=True, stable=True).tolist():
             hit = False
             if truth.shape[0]:

@@ -106,11 +106,13 @@ def _check_positive(**values: int) -> None:
 
 def _head_split(dim: int, heads: int | None, dim_head: int | None) -> tuple[int, int]:
     """Heads and head width for a ``dim``-wide block: 64-wide heads where ``dim`` allows, else 32, else 1 head."""
+    _check_positive(**{name: value for name, value in (("heads", heads), ("dim_head", dim_head)) if value is not None})
     if heads is not None and dim_head is not None:
         return heads, dim_head
     if heads is not None:
         return heads, max(1, dim // heads)
-    dim_head = dim_head or next((w for w in (64, 32) if dim % w == 0), dim)
+    if dim_head is None:
+        dim_head = next((w for w in (64, 32) if dim % w == 0), dim)
     return max(1, dim // dim_head), dim_head
 
 
@@ -378,6 +380,12 @@ def build_adapter(
     if kind not in _ADAPTER_CLASSES:
         raise ValueError(f"unknown adapter kind {kind!r}; allowed: {', '.join(_ADAPTER_CLASSES)}")
     _check_positive(d_in=d_in, d_out=d_out, num_tokens=num_tokens, target_params=target_params)
+    solved = "hidden_dim" if kind == "bottleneck" else "dim"
+    if solved in kwargs:
+        raise ValueError(
+            f"build_adapter chooses {solved} of a {kind!r} adapter from target_params, got {solved}={kwargs[solved]!r}; "
+            f"build {_ADAPTER_CLASSES[kind].__name__}(...) directly to fix it"
+        )
     cls = _ADAPTER_CLASSES[kind]
     fixed = {"d_in": d_in, "d_out": d_out, "num_tokens": num_tokens, **kwargs}
 

@@ -91,7 +91,7 @@ class SimpleFrameDecoder(ModelMixin, ConfigMixin):
         if (
             not isinstance(channels, (tuple, list))
             or len(channels) < 1
-            or not all(isinstance(c, int) and c >= 1 for c in channels)
+            or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in channels)
         ):
             raise ValueError(f"channels must be a non-empty sequence of positive ints, got {channels!r}")
         self.grid = _pair("grid", grid)

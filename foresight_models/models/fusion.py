@@ -111,9 +111,8 @@ class CrossAttentionFusion(ModelMixin, ConfigMixin):
         semantic_layer: int = -1,
     ):
         super().__init__()
-        for name, value in (("spatial_dim", spatial_dim), ("semantic_dim", semantic_dim), ("dim", dim)):
-            _positive_int(value, name)
-        for name, value in (("depth", depth), ("heads", heads), ("dim_head", dim_head)):
+        sizes = {"spatial_dim": spatial_dim, "semantic_dim": semantic_dim, "dim": dim}
+        for name, value in {**sizes, "depth": depth, "heads": heads, "dim_head": dim_head}.items():
             _positive_int(value, name)
         if semantic_source not in SEMANTIC_SOURCES:
             raise ValueError(f"semantic_source must be one of {SEMANTIC_SOURCES}, got {semantic_source!r}")
@@ -163,12 +162,13 @@ class CrossAttentionFusion(ModelMixin, ConfigMixin):
 
 
 def _default_name_or_path(model: nn.Module) -> str | None:
-    """The hub id / path a backbone was loaded from, if it remembers one."""
+    """The name a backbone was loaded from, if it remembers one: a transformers hub id / path, or for a
+    timm model the ``timm.create_model`` name of its Hub weights (``"hf-hub:timm/..."``)."""
     name = getattr(getattr(model, "config", None), "_name_or_path", None) or getattr(model, "name_or_path", None)
-    if not name:
-        pretrained_cfg = getattr(model, "pretrained_cfg", None) or {}
-        name = pretrained_cfg.get("hf_hub_id") or None
-    return str(name) if name else None
+    if name:
+        return str(name)
+    hf_hub_id = (getattr(model, "pretrained_cfg", None) or {}).get("hf_hub_id")
+    return f"hf-hub:{hf_hub_id}" if hf_hub_id else None
 
 
 class HybridEncoder(ModelMixin, ConfigMixin):
@@ -256,6 +256,8 @@ class HybridEncoder(ModelMixin, ConfigMixin):
             raise ValueError(f"spatial_dim={spatial_dim} but the DINOv2 backbone's width is {dino_backbone.dim}")
         if semantic_dim is not None and semantic_dim != qwen_backbone.dim:
             raise ValueError(f"semantic_dim={semantic_dim} but the Qwen backbone's token width is {qwen_backbone.dim}")
+        if isinstance(semantic_layer, bool) or not isinstance(semantic_layer, int):
+            raise ValueError(f"semantic_layer must be an int index into the LLM hidden states, got {semantic_layer!r}")
         if semantic_source == "llm":
             if qwen_backbone.multimodal is None:
                 raise ValueError(
@@ -269,6 +271,11 @@ class HybridEncoder(ModelMixin, ConfigMixin):
                     f"(-{n_layers + 1}..{n_layers}), got {semantic_layer}"
                 )
             semantic_layer = semantic_layer % (n_layers + 1) if semantic_layer != -1 else -1
+        elif semantic_layer != -1:
+            raise ValueError(
+                f"semantic_layer={semantic_layer} selects an LLM layer, but semantic_source={semantic_source!r} "
+                "reads the vision tower; leave semantic_layer at -1 or use semantic_source='llm'"
+            )
 
         self.dino = dino.requires_grad_(False).eval()
         self.vlm = vlm.requires_grad_(False).eval()
@@ -470,13 +477,21 @@ class HybridEncoder(ModelMixin, ConfigMixin):
             torch_dtype: dtype of the fusion and of backbones loaded here (given ones are left as they are).
             subfolder, variant, local_files_only, cache_dir, revision, token: as in diffusers.
             loading_kwargs: only the arguments diffusers' pipeline loader passes to every component
-                (``low_cpu_mem_usage``, ``device_map=None``, ...); they do not apply here.
+                (``low_cpu_mem_usage``, ``device_map=None``, ...); they do not apply to a fusion-only
+                checkpoint, and ``device_map`` / ``quantization_config`` other than ``None`` or
+                ``use_safetensors=False`` raise a ``ValueError``.
+
+        A timm DINOv2 named in the config loads through ``timm.create_model`` (a local folder as
+        ``local-dir:``); timm has no ``local_files_only``, set ``HF_HUB_OFFLINE=1`` to stay offline.
         """
         unknown = sorted(set(loading_kwargs) - _PIPELINE_LOADING_KWARGS)
         if unknown:
             raise TypeError(f"HybridEncoder.from_pretrained got unexpected keyword arguments {unknown}")
-        if loading_kwargs.get("device_map") is not None:
-            raise ValueError(f"device_map is not supported, got {loading_kwargs['device_map']!r}; use .to(device)")
+        for name in ("device_map", "quantization_config"):
+            if loading_kwargs.get(name) is not None:
+                raise ValueError(f"{name} is not supported, got {loading_kwargs[name]!r}; load, then use .to(device)")
+        if loading_kwargs.get("use_safetensors") is False:
+            raise ValueError("use_safetensors=False is not supported: the fusion weights are safetensors only")
         hub = {"local_files_only": local_files_only, "cache_dir": cache_dir, "revision": revision, "token": token}
         config = cls.load_config(pretrained_model_name_or_path, subfolder=subfolder, **hub)
         init_kwargs, _, _ = cls.extract_init_dict(config)
@@ -522,11 +537,15 @@ def _load_dino(name: str | None, library: str | None, dtype: torch.dtype | None,
     if library == "timm":
         import timm
 
-        model = timm.create_model(name, pretrained=True, num_classes=0, dynamic_img_size=True)
+        if os.path.isdir(name):  # timm reads a local folder only through its "local-dir:" prefix
+            name = f"local-dir:{name}"
+        model = timm.create_model(
+            name, pretrained=True, num_classes=0, dynamic_img_size=True, cache_dir=hub.get("cache_dir")
+        )
         return model.to(dtype) if dtype is not None else model
     from transformers import AutoModel
 
-    return AutoModel.from_pretrained(name, dtype=dtype, **hub)
+    return AutoModel.from_pretrained(name, dtype=dtype, use_safetensors=True, **hub)
 
 
 def _load_vlm(name: str | None, dtype: torch.dtype | None, hub: dict[str, Any]) -> nn.Module:
@@ -536,4 +555,4 @@ def _load_vlm(name: str | None, dtype: torch.dtype | None, hub: dict[str, Any]) 
         )
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    return Qwen2_5_VLForConditionalGeneration.from_pretrained(name, dtype=dtype, **hub)
+    return Qwen2_5_VLForConditionalGeneration.from_pretrained(name, dtype=dtype, use_safetensors=True, **hub)

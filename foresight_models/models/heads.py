@@ -14,6 +14,8 @@ the same objects predict pixel clips ``(b, t, c, h, w) -> (b, c, h, w)``.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
@@ -54,8 +56,8 @@ def _check_baseline_mask(context: torch.Tensor, mask: torch.Tensor | None) -> No
     """A mask is only meaningful for token clips ``(b, t, n, d)``: ``(b, n)`` or ``(b, t, n)``."""
     if mask is None:
         return
-    if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"mask must be a boolean torch.Tensor or None, got {type(mask).__name__}")
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a boolean torch.Tensor or None, got {getattr(mask, 'dtype', type(mask))}")
     if context.ndim != 4:
         raise ValueError(f"mask is only supported for token context (b, t, n, d), got context {tuple(context.shape)}")
     b, t, n, _ = context.shape
@@ -90,8 +92,13 @@ class LinearExtrapolation(nn.Module):
 
     def __init__(self, *, clamp: tuple[float, float] | None = None):
         super().__init__()
-        if clamp is not None and (len(clamp) != 2 or not clamp[0] < clamp[1]):
-            raise ValueError(f"clamp must be None or a (low, high) pair with low < high, got {clamp!r}")
+        if clamp is not None and (
+            not isinstance(clamp, (tuple, list))
+            or len(clamp) != 2
+            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in clamp)
+            or not clamp[0] < clamp[1]
+        ):
+            raise ValueError(f"clamp must be None or a (low, high) pair of numbers with low < high, got {clamp!r}")
         self.clamp = None if clamp is None else (float(clamp[0]), float(clamp[1]))
 
     def forward(self, context: torch.Tensor, mask: torch.Tensor | None = None, *, horizon: int = 1) -> torch.Tensor:
@@ -105,23 +112,71 @@ class LinearExtrapolation(nn.Module):
         return predicted
 
 
-def _check_positive(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+def _check_head_arguments(
+    *,
+    dim: int,
+    hidden_dim: int | None,
+    depth: int,
+    heads: int,
+    dim_head: int,
+    ff_mult: float,
+    num_frames: int,
+    max_tokens: int,
+    max_horizon: int,
+    dropout: float,
+    **flags: bool,
+) -> int:
+    """Validate the constructor arguments shared by the heads (``flags``: bool options such as ``causal``).
+
+    Returns ``hidden_dim``, defaulting to ``dim``.
+    """
+    hidden_dim = dim if hidden_dim is None else hidden_dim
+    sizes = {
+        "dim": dim,
+        "hidden_dim": hidden_dim,
+        "depth": depth,
+        "heads": heads,
+        "dim_head": dim_head,
+        "num_frames": num_frames,
+        "max_tokens": max_tokens,
+        "max_horizon": max_horizon,
+    }
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if isinstance(ff_mult, bool) or not isinstance(ff_mult, numbers.Real) or not ff_mult > 0:
+        raise ValueError(f"ff_mult must be a number > 0, got {ff_mult!r}")
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be a bool, got {value!r}")
+    return hidden_dim
 
 
 class _ContextEmbedding(nn.Module):
     """Projects context tokens to the working width and adds time, position and horizon embeddings.
 
-    Frames are indexed from the end (the last observed frame always gets the last time embedding), so
-    any ``t <= num_frames`` works and a frame's embedding does not depend on frames after it.
+    Any ``t <= num_frames`` works. By default frames are indexed from the end (the last observed frame
+    always gets the last time embedding, whatever ``t``). With ``from_start=True`` they are indexed from
+    the start, so frame ``i`` gets the same embedding in every prefix ``context[:, :j]``, ``j > i``
+    (what a causal model needs to predict from every prefix at once).
     """
 
     def __init__(
-        self, *, dim: int, hidden_dim: int, num_frames: int, max_tokens: int, max_horizon: int, positions: bool = True
+        self,
+        *,
+        dim: int,
+        hidden_dim: int,
+        num_frames: int,
+        max_tokens: int,
+        max_horizon: int,
+        positions: bool = True,
+        from_start: bool = False,
     ):
         super().__init__()
         self.dim, self.num_frames, self.max_tokens, self.max_horizon = dim, num_frames, max_tokens, max_horizon
+        self.from_start = from_start
         self.proj_in = nn.Linear(dim, hidden_dim) if hidden_dim != dim else nn.Identity()
         self.time_embed = nn.Parameter(torch.randn(num_frames, hidden_dim) * 0.02)
         self.pos_embed = nn.Parameter(torch.randn(max_tokens, hidden_dim) * 0.02) if positions else None
@@ -148,15 +203,18 @@ class _ContextEmbedding(nn.Module):
         if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
             raise TypeError(f"mask must be a boolean torch.Tensor or None, got {getattr(mask, 'dtype', type(mask))}")
         if tuple(mask.shape) == (b, n):
-            return mask[:, None].expand(b, t, n)
-        if tuple(mask.shape) == (b, t, n):
-            return mask
-        raise ValueError(f"mask must have shape (b, n)={(b, n)} or (b, t, n)={(b, t, n)}, got {tuple(mask.shape)}")
+            mask = mask[:, None].expand(b, t, n)
+        elif tuple(mask.shape) != (b, t, n):
+            raise ValueError(f"mask must have shape (b, n)={(b, n)} or (b, t, n)={(b, t, n)}, got {tuple(mask.shape)}")
+        if not bool(mask.flatten(1).any(dim=1).all()):
+            raise ValueError("mask must keep at least one real token in every sample")
+        return mask
 
     def forward(self, context: torch.Tensor, horizon: int) -> torch.Tensor:
         """``(b, t, n, d) -> (b, t, n, hidden_dim)``."""
         t, n = context.shape[1], context.shape[2]
-        h = self.proj_in(context) + rearrange(self.time_embed[-t:], "t d -> 1 t 1 d")
+        time = self.time_embed[:t] if self.from_start else self.time_embed[-t:]
+        h = self.proj_in(context) + rearrange(time, "t d -> 1 t 1 d")
         if self.pos_embed is not None:
             h = h + rearrange(self.pos_embed[:n], "n d -> 1 1 n d")
         return h + self.horizon_embed[horizon - 1]
@@ -211,18 +269,19 @@ class QueryPredictionHead(ModelMixin, ConfigMixin):
         dropout: float = 0.0,
     ):
         super().__init__()
-        for name, value in (
-            ("dim", dim),
-            ("depth", depth),
-            ("heads", heads),
-            ("dim_head", dim_head),
-            ("num_frames", num_frames),
-            ("max_tokens", max_tokens),
-            ("max_horizon", max_horizon),
-        ):
-            _check_positive(name, value)
-        hidden_dim = dim if hidden_dim is None else hidden_dim
-        _check_positive("hidden_dim", hidden_dim)
+        hidden_dim = _check_head_arguments(
+            dim=dim,
+            hidden_dim=hidden_dim,
+            depth=depth,
+            heads=heads,
+            dim_head=dim_head,
+            ff_mult=ff_mult,
+            num_frames=num_frames,
+            max_tokens=max_tokens,
+            max_horizon=max_horizon,
+            dropout=dropout,
+            predict_delta=predict_delta,
+        )
         self.embed = _ContextEmbedding(
             dim=dim, hidden_dim=hidden_dim, num_frames=num_frames, max_tokens=max_tokens, max_horizon=max_horizon
         )
@@ -277,18 +336,19 @@ class MultiFrameHead(ModelMixin, ConfigMixin):
         dropout: float = 0.0,
     ):
         super().__init__()
-        for name, value in (
-            ("dim", dim),
-            ("depth", depth),
-            ("heads", heads),
-            ("dim_head", dim_head),
-            ("num_frames", num_frames),
-            ("max_tokens", max_tokens),
-            ("max_horizon", max_horizon),
-        ):
-            _check_positive(name, value)
-        hidden_dim = dim if hidden_dim is None else hidden_dim
-        _check_positive("hidden_dim", hidden_dim)
+        hidden_dim = _check_head_arguments(
+            dim=dim,
+            hidden_dim=hidden_dim,
+            depth=depth,
+            heads=heads,
+            dim_head=dim_head,
+            ff_mult=ff_mult,
+            num_frames=num_frames,
+            max_tokens=max_tokens,
+            max_horizon=max_horizon,
+            dropout=dropout,
+            predict_delta=predict_delta,
+        )
         self.embed = _ContextEmbedding(
             dim=dim,
             hidden_dim=hidden_dim,
@@ -325,8 +385,16 @@ class TemporalTransformerHead(ModelMixin, ConfigMixin):
     (``causal=True``: frame ``i`` sees frames ``<= i`` only). The output at frame ``i`` predicts frame
     ``i + horizon``; :meth:`forward` returns the last one, :meth:`predict_all` all of them.
 
-    Shapes: ``context (b, t, n, d)``, ``mask (b, n) | (b, t, n)`` -> ``(b, n, d)``. Other arguments as
-    :class:`QueryPredictionHead`.
+    With ``causal=True`` time embeddings count from the first frame, so ``predict_all(context)[:, i]``
+    equals ``forward(context[:, :i + 1])``: one pass gives the prediction from every prefix (train on
+    all of them at once). With ``causal=False`` they count from the last frame, as in the other heads;
+    every entry then sees the whole clip, so only the last one is a forecast.
+
+    Args:
+        causal: causal (``True``, default) or bidirectional temporal attention. Other arguments as
+            :class:`QueryPredictionHead`.
+
+    Shapes: ``context (b, t, n, d)``, ``mask (b, n) | (b, t, n)`` -> ``(b, n, d)``.
     """
 
     @register_to_config
@@ -347,20 +415,27 @@ class TemporalTransformerHead(ModelMixin, ConfigMixin):
         dropout: float = 0.0,
     ):
         super().__init__()
-        for name, value in (
-            ("dim", dim),
-            ("depth", depth),
-            ("heads", heads),
-            ("dim_head", dim_head),
-            ("num_frames", num_frames),
-            ("max_tokens", max_tokens),
-            ("max_horizon", max_horizon),
-        ):
-            _check_positive(name, value)
-        hidden_dim = dim if hidden_dim is None else hidden_dim
-        _check_positive("hidden_dim", hidden_dim)
+        hidden_dim = _check_head_arguments(
+            dim=dim,
+            hidden_dim=hidden_dim,
+            depth=depth,
+            heads=heads,
+            dim_head=dim_head,
+            ff_mult=ff_mult,
+            num_frames=num_frames,
+            max_tokens=max_tokens,
+            max_horizon=max_horizon,
+            dropout=dropout,
+            predict_delta=predict_delta,
+            causal=causal,
+        )
         self.embed = _ContextEmbedding(
-            dim=dim, hidden_dim=hidden_dim, num_frames=num_frames, max_tokens=max_tokens, max_horizon=max_horizon
+            dim=dim,
+            hidden_dim=hidden_dim,
+            num_frames=num_frames,
+            max_tokens=max_tokens,
+            max_horizon=max_horizon,
+            from_start=causal,
         )
         block = {"heads": heads, "dim_head": dim_head, "ff_mult": ff_mult, "dropout": dropout}
         self.layers = nn.ModuleList(
@@ -372,7 +447,10 @@ class TemporalTransformerHead(ModelMixin, ConfigMixin):
         self.proj_out = _output_projection(hidden_dim, dim, zero_init=predict_delta)
 
     def predict_all(self, context: torch.Tensor, mask: torch.Tensor | None = None, *, horizon: int = 1) -> torch.Tensor:
-        """Predictions from every prefix: ``(b, t, n, d) -> (b, t, n, d)``, entry ``i`` predicts frame ``i + horizon``."""
+        """Outputs at every frame: ``(b, t, n, d) -> (b, t, n, d)``; entry ``i`` predicts frame ``i + horizon``.
+
+        With ``causal=True`` entry ``i`` is the prediction from the prefix ``context[:, :i + 1]``.
+        """
         mask = self.embed.validate(context, mask, horizon)
         b, t = context.shape[:2]
         h = self.embed(context, horizon)

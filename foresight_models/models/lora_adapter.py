@@ -7,25 +7,32 @@ about 20M trainable parameters (28 layers x 64 x ((3584 + 3584) + (3584 + 512)) 
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from .adapters import LTX_CAPTION_CHANNELS, AdapterOutput, check_tokens_and_mask
+from .adapters import LTX_CAPTION_CHANNELS, AdapterOutput, _check_positive, check_tokens_and_mask
 
 __all__ = ["LoRAAdapter"]
 
 _PEFT_CONFIG_FILE = "adapter_config.json"
+_PEFT_WEIGHTS_FILE = "adapter_model.safetensors"
+
+
+def _multimodal_model(vlm: nn.Module) -> nn.Module:
+    """The ``Qwen2_5_VLModel`` (vision tower + language model, no LM head) of ``vlm``."""
+    return getattr(vlm, "model", vlm)
 
 
 def _language_model(vlm: nn.Module) -> nn.Module:
     """The text decoder of a Qwen2.5-VL (``Qwen2_5_VLForConditionalGeneration`` or ``Qwen2_5_VLModel``)."""
-    inner = getattr(vlm, "model", vlm)
-    language_model = getattr(inner, "language_model", None)
+    language_model = getattr(_multimodal_model(vlm), "language_model", None)
     if not isinstance(language_model, nn.Module):
         raise TypeError(
             f"vlm must be a Qwen2.5-VL model with a `.model.language_model` text decoder "
@@ -44,8 +51,11 @@ def _text_hidden_size(vlm: nn.Module) -> int:
 
 
 def _target_pattern(target_modules, language_model_only: bool) -> str:
+    """Regular expression (peft full-match on module names) for the modules named ``target_modules``,
+    inside a ``language_model`` submodule when ``language_model_only``; matches whole name components,
+    so ``q_proj`` never matches ``x_q_proj``, and works on the full model and on ``Qwen2_5_VLModel``."""
     names = "|".join(re.escape(t) for t in target_modules)
-    scope = r".*\.language_model\..*" if language_model_only else r"(.*\.)?"
+    scope = r"(.*\.)?language_model\.(.*\.)?" if language_model_only else r"(.*\.)?"
     return rf"{scope}({names})"
 
 
@@ -87,9 +97,13 @@ class LoRAAdapter(ModelMixin, ConfigMixin):
         language_model_only: bool = True,
     ):
         super().__init__()
-        for name, value in {"d_in": d_in, "d_out": d_out, "r": r}.items():
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        _check_positive(d_in=d_in, d_out=d_out, r=r)
+        if not isinstance(layer, int) or isinstance(layer, bool):
+            raise ValueError(f"layer must be an int index into the language model's hidden states, got {layer!r}")
+        if isinstance(lora_alpha, bool) or not isinstance(lora_alpha, (int, float)) or lora_alpha <= 0:
+            raise ValueError(f"lora_alpha must be a positive number, got {lora_alpha!r}")
+        if isinstance(lora_dropout, bool) or not isinstance(lora_dropout, (int, float)) or not 0 <= lora_dropout < 1:
+            raise ValueError(f"lora_dropout must be a number in [0, 1), got {lora_dropout!r}")
         if (
             isinstance(target_modules, str)
             or not target_modules
@@ -163,19 +177,39 @@ class LoRAAdapter(ModelMixin, ConfigMixin):
             raise ValueError("a VLM is already attached to this LoRAAdapter; build a new adapter for another VLM")
         if not isinstance(vlm, nn.Module):
             raise TypeError(f"vlm must be a torch.nn.Module, got {type(vlm).__name__}")
-        _language_model(vlm)
+        num_layers = len(_language_model(vlm).layers)
         hidden = _text_hidden_size(vlm)
         if hidden != self.config.d_in:
             raise ValueError(f"vlm language-model hidden size is {hidden}, but the adapter has d_in={self.config.d_in}")
+        if not -(num_layers + 1) <= self.config.layer <= num_layers:
+            raise ValueError(
+                f"layer={self.config.layer} is out of range for the {num_layers + 1} hidden states of this "
+                f"language model (-{num_layers + 1}..{num_layers})"
+            )
         lora_path = lora_path if lora_path is not None else self._lora_dir
         if lora_path is not None:
-            if not os.path.isfile(os.path.join(lora_path, _PEFT_CONFIG_FILE)):
-                raise FileNotFoundError(f"no peft LoRA ({_PEFT_CONFIG_FILE}) in {os.fspath(lora_path)!r}")
+            self._check_saved_lora(lora_path)
             peft_model = PeftModel.from_pretrained(vlm, lora_path, is_trainable=True)
         else:
             peft_model = get_peft_model(vlm, self.lora_config(), low_cpu_mem_usage=low_cpu_mem_usage)
         self.peft_model = peft_model
+        self._lora_dir = None  # the LoRA now lives in (and is saved from) the attached VLM
         return peft_model
+
+    def _check_saved_lora(self, lora_path: str | os.PathLike) -> None:
+        """Raise unless ``lora_path`` holds a peft LoRA with this adapter's rank, alpha and target modules."""
+        config_file = os.path.join(lora_path, _PEFT_CONFIG_FILE)
+        if not os.path.isfile(config_file):
+            raise FileNotFoundError(f"lora_path: no peft LoRA ({_PEFT_CONFIG_FILE}) in {os.fspath(lora_path)!r}")
+        with open(config_file, encoding="utf-8") as f:
+            saved = json.load(f)
+        expected = {"r": self.config.r, "lora_alpha": self.config.lora_alpha, "target_modules": self.target_pattern()}
+        different = {k: saved.get(k) for k, v in expected.items() if saved.get(k) != v}
+        if different:
+            raise ValueError(
+                f"lora_path: the LoRA in {os.fspath(lora_path)!r} has {different}, but this adapter is configured "
+                f"with { {k: expected[k] for k in different} }"
+            )
 
     def _require_vlm(self) -> nn.Module:
         if self.peft_model is None:
@@ -203,10 +237,7 @@ class LoRAAdapter(ModelMixin, ConfigMixin):
     # ------------------------------------------------------------------ forward
 
     def _project(self, hidden_states: tuple[torch.Tensor, ...], mask: torch.Tensor) -> AdapterOutput:
-        layer = self.config.layer
-        if not -len(hidden_states) <= layer < len(hidden_states):
-            raise ValueError(f"layer={layer} is out of range for {len(hidden_states)} hidden states")
-        h = hidden_states[layer].to(self.proj.weight.dtype)
+        h = hidden_states[self.config.layer].to(self.proj.weight.dtype)  # layer range checked by attach()
         out = self.proj(self.norm(h)) * mask[..., None].to(h.dtype)
         return AdapterOutput(tokens=out, mask=mask)
 
@@ -225,7 +256,7 @@ class LoRAAdapter(ModelMixin, ConfigMixin):
         vlm = self._require_vlm()
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        outputs = vlm.model(
+        outputs = _multimodal_model(vlm)(
             input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, use_cache=False, **vlm_inputs
         )
         return self._project(outputs.hidden_states, attention_mask.bool())
@@ -233,22 +264,29 @@ class LoRAAdapter(ModelMixin, ConfigMixin):
     # ------------------------------------------------------------------ saving and loading
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
-        """Save the projection (diffusers format) and, when a VLM is attached, the LoRA beside it (peft format)."""
-        peft_model = self._modules.pop("peft_model")
+        """Save the projection (diffusers format) and the LoRA beside it (peft format): that of the
+        attached VLM, or, with none attached, the LoRA this adapter was loaded with (copied unchanged)."""
+        peft_model = self._modules["peft_model"]
         self._modules["peft_model"] = None
         try:
             super().save_pretrained(save_directory, **kwargs)
         finally:
             self._modules["peft_model"] = peft_model
-        if peft_model is not None and kwargs.get("is_main_process", True):
+        if not kwargs.get("is_main_process", True):
+            return
+        if peft_model is not None:
             peft_model.save_pretrained(os.fspath(save_directory), safe_serialization=True)
+        elif self._lora_dir is not None and not os.path.samefile(self._lora_dir, save_directory):
+            for name in (_PEFT_CONFIG_FILE, _PEFT_WEIGHTS_FILE):
+                shutil.copyfile(os.path.join(self._lora_dir, name), os.path.join(save_directory, name))
 
     @classmethod
     def from_pretrained(
         cls, pretrained_model_name_or_path: str | os.PathLike, *, vlm: nn.Module | None = None, **kwargs
     ):
         """Load the projection; the folder's LoRA (if any) is applied when a VLM is attached
-        (``vlm=`` here, or :meth:`attach` later)."""
+        (``vlm=`` here, or :meth:`attach` later). The LoRA is found in local folders (a pipeline
+        folder, downloaded or not, is one); for a Hub id, download the folder first."""
         model = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         folder = os.path.join(os.fspath(pretrained_model_name_or_path), kwargs.get("subfolder") or "")
         if os.path.isfile(os.path.join(folder, _PEFT_CONFIG_FILE)):

@@ -84,18 +84,22 @@ def info_nce_loss(
     Args:
         pred, target: ``(b, d)`` or ``(b, n, d)``.
         negatives: ``(b, k, d)`` or ``(b, k, n, d)`` same-clip hard negatives, or ``None``.
-        mask: ``(b, n)`` boolean for token inputs (also applied to the negatives' tokens).
+        mask: ``(b, n)`` boolean for token inputs, at least one True per row (also applied to the
+            negatives' tokens).
         temperature: softmax temperature, > 0.
         in_batch: use the other samples' targets as negatives (needs ``b >= 2`` or ``negatives``).
 
     Returns:
         Scalar cross-entropy of the positive among the candidates, averaged over the batch.
     """
+    _check_pair(pred, target, None, token_mask=True)
     if pred.ndim not in (2, 3):
         raise ValueError(f"pred must have shape (b, d) or (b, n, d), got {tuple(pred.shape)}")
-    _check_pair(pred, target, mask if pred.ndim == 3 else None, token_mask=True)
     if mask is not None and pred.ndim == 2:
         raise ValueError("mask is only meaningful for token inputs (b, n, d)")
+    _check_pair(pred, target, mask, token_mask=True)
+    if mask is not None and not bool(mask.any(dim=1).all()):
+        raise ValueError("mask must keep at least one real token in every sample (pooling needs one)")
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature!r}")
     b = pred.shape[0]
@@ -124,7 +128,7 @@ def info_nce_loss(
         else:
             pooled = negatives
         columns.append(torch.einsum("b d, b k d -> b k", p, F.normalize(pooled, dim=-1)))
-    if columns[0].shape[1] + (columns[1].shape[1] if len(columns) > 1 else 0) < 2:
+    if sum(column.shape[1] for column in columns) < 2:
         raise ValueError("info_nce_loss needs at least one negative: use b >= 2 with in_batch=True, or negatives")
     logits = torch.cat(columns, dim=1) / temperature
     labels = torch.arange(b, device=pred.device) if in_batch else torch.zeros(b, dtype=torch.long, device=pred.device)

@@ -2,9 +2,11 @@
 
 diffusers resolves a folder's pipeline class with ``getattr(diffusers, model_index["_class_name"])``,
 so the name must be reachable on the ``diffusers`` module. ``import foresight_models`` must stay
-cheap and must not import diffusers, so instead of importing the pipeline eagerly this module
-extends the ``diffusers`` module's attribute lookup with our pipeline names, resolved on first use:
-immediately when diffusers is already imported, otherwise right after diffusers' own import runs.
+cheap and must not import diffusers, so instead of importing the pipeline eagerly this module gives
+the ``diffusers`` module a module-level ``__getattr__`` (PEP 562) that resolves our pipeline names on
+first use and leaves every other name to diffusers' own lazy lookup. It is added immediately when
+diffusers is already imported, and by a meta path finder every time diffusers' ``__init__`` runs
+(its first import and any ``importlib.reload``, which replaces the module object).
 The pipeline module in turn imports our component modules, which diffusers then finds in
 ``sys.modules`` under the module paths ``model_index.json`` records.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import sys
+import threading
 from types import ModuleType
 
 __all__ = ["PIPELINE_NAMES", "install"]
@@ -21,42 +24,41 @@ __all__ = ["PIPELINE_NAMES", "install"]
 #: pipeline class name -> module that defines it
 PIPELINE_NAMES: dict[str, str] = {"ForesightPipeline": "foresight_models.pipeline"}
 
+_INSTALL_LOCK = threading.Lock()
+
 
 def _extend(module: ModuleType) -> None:
-    """Make ``module.<name>`` resolve the names of :data:`PIPELINE_NAMES` on first access."""
-    base = type(module)
-    if getattr(base, "_foresight_pipeline_names", None) is not None:
+    """Make ``module.<name>`` resolve the names of :data:`PIPELINE_NAMES` on first access (idempotent)."""
+    if getattr(module.__dict__.get("__getattr__"), "_foresight_pipeline_names", False):
         return
+    previous = module.__dict__.get("__getattr__")  # a module-level __getattr__ of diffusers' own, if any
 
-    class _WithForesightPipelines(base):
-        _foresight_pipeline_names = PIPELINE_NAMES
+    def __getattr__(name: str):
+        if name in PIPELINE_NAMES:
+            value = getattr(importlib.import_module(PIPELINE_NAMES[name]), name)
+            setattr(module, name, value)
+            return value
+        if previous is not None:
+            return previous(name)
+        # Python then tries the module class's ``__getattr__`` (diffusers' ``_LazyModule``).
+        raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}")
 
-        def __getattr__(self, name: str):
-            if name in PIPELINE_NAMES:
-                value = getattr(importlib.import_module(PIPELINE_NAMES[name]), name)
-                setattr(self, name, value)
-                return value
-            fallback = getattr(base, "__getattr__", None)
-            if fallback is None:
-                raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
-            return fallback(self, name)
-
-    _WithForesightPipelines.__name__ = base.__name__
-    _WithForesightPipelines.__qualname__ = base.__qualname__
-    module.__class__ = _WithForesightPipelines
+    __getattr__._foresight_pipeline_names = True
+    module.__getattr__ = __getattr__
 
 
-class _AfterDiffusersImport(importlib.abc.MetaPathFinder):
-    """Finds ``diffusers`` through the other finders and extends it once its ``__init__`` has run."""
+class _ExtendDiffusersOnImport(importlib.abc.MetaPathFinder):
+    """Finds ``diffusers`` through the other finders and extends it each time its ``__init__`` has run."""
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != "diffusers":
             return None
-        sys.meta_path[:] = [finder for finder in sys.meta_path if finder is not self]
         spec = None
-        for finder in sys.meta_path:
+        for finder in list(sys.meta_path):
             find_spec = getattr(finder, "find_spec", None)
-            if find_spec is not None and (spec := find_spec(fullname, path, target)) is not None:
+            if finder is self or find_spec is None:
+                continue
+            if (spec := find_spec(fullname, path, target)) is not None:
                 break
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
@@ -64,15 +66,16 @@ class _AfterDiffusersImport(importlib.abc.MetaPathFinder):
 
         def exec_then_extend(module: ModuleType) -> None:
             exec_module(module)
-            _extend(sys.modules.get(fullname, module))
+            _extend(sys.modules.get(fullname, module))  # diffusers replaces itself by a ``_LazyModule``
 
         spec.loader.exec_module = exec_then_extend
         return spec
 
 
 def install() -> None:
-    """Extend ``diffusers`` now if it is imported, else as soon as it is (idempotent)."""
-    if "diffusers" in sys.modules:
-        _extend(sys.modules["diffusers"])
-    elif not any(isinstance(finder, _AfterDiffusersImport) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _AfterDiffusersImport())
+    """Extend ``diffusers`` now if it is imported, and whenever it is (re)imported; idempotent, never imports it."""
+    with _INSTALL_LOCK:
+        if not any(type(finder).__name__ == _ExtendDiffusersOnImport.__name__ for finder in sys.meta_path):
+            sys.meta_path.insert(0, _ExtendDiffusersOnImport())
+        if "diffusers" in sys.modules:
+            _extend(sys.modules["diffusers"])

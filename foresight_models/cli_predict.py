@@ -111,11 +111,12 @@ def run(args: argparse.Namespace) -> int:
 
     kind = "tiny" if args.model == "tiny" else "real"
     defaults = _DEFAULTS[kind]
-    height = args.height or defaults["height"]
-    width = args.width or defaults["width"]
-    num_frames = args.num_frames or defaults["num_frames"]
-    steps = args.steps or defaults["steps"]
-    max_new_tokens = args.max_new_tokens or defaults["max_new_tokens"]
+    # an explicit value, even an invalid one such as 0, goes to the pipeline, which names what is allowed
+    height = defaults["height"] if args.height is None else args.height
+    width = defaults["width"] if args.width is None else args.width
+    num_frames = defaults["num_frames"] if args.num_frames is None else args.num_frames
+    steps = defaults["steps"] if args.steps is None else args.steps
+    max_new_tokens = defaults["max_new_tokens"] if args.max_new_tokens is None else args.max_new_tokens
     if args.fps <= 0:
         raise ValueError(f"--fps: expected a positive frame rate, got {args.fps}")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -19,6 +19,8 @@ One call runs three stages:
 
 from __future__ import annotations
 
+import inspect
+import math
 import os
 import queue
 import secrets
@@ -32,20 +34,18 @@ import PIL.Image
 import torch
 from diffusers import DiffusionPipeline, LTXImageToVideoPipeline
 from diffusers.utils import BaseOutput
+from transformers import TextStreamer
 
 # Importing our component modules puts them in ``sys.modules``, where diffusers resolves the module
-# paths that ``model_index.json`` records for them (see ``_diffusers_registry``).
-from . import _diffusers_registry
+# paths that ``model_index.json`` records for them (``foresight_models/_diffusers_registry.py``, set up
+# by ``import foresight_models``, makes the ``ForesightPipeline`` name itself reachable).
 from . import conditioning as _conditioning
 from .critic import RATING_PROMPT, parse_rating, rank_best_first
 from .inputs import to_frames, to_pil_images
 from .models import adapters as _adapters  # noqa: F401
+from .models import fusion as _fusion  # noqa: F401
+from .models.lora_adapter import LoRAAdapter
 from .pipeline_events import Description, Done, ForesightEvent, Frames, Progress, TextDelta
-
-try:  # the hybrid encoder is optional
-    from .models import fusion as _fusion  # noqa: F401
-except ImportError:  # pragma: no cover
-    _fusion = None
 
 __all__ = [
     "DEFAULT_QUESTION",
@@ -99,6 +99,18 @@ class _Cancelled(Exception):
     """Raised inside a stream's worker when its consumer has gone away."""
 
 
+class _TextDeltaStreamer(TextStreamer):
+    """A ``transformers`` streamer that hands each finalized piece of generated text to ``emit`` as a ``TextDelta``."""
+
+    def __init__(self, tokenizer, *, emit: Callable[[ForesightEvent], None], stage: str, index: int | None):
+        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self._emit, self._stage, self._index = emit, stage, index
+
+    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+        if text:
+            self._emit(TextDelta(text=text, stage=self._stage, index=self._index))
+
+
 class ForesightPipeline(DiffusionPipeline):
     r"""Visual foresight: predict a scene's future as a video (LTX-Video) and describe it (Qwen2.5-VL).
 
@@ -118,7 +130,8 @@ class ForesightPipeline(DiffusionPipeline):
 
     Raises:
         ValueError: with neither a text encoder nor an adapter (LTX would have no prompt embeddings),
-            with a text encoder but no tokenizer, or a VLM without its processor.
+            with a text encoder but no tokenizer, a VLM without its processor, a conditioning without an
+            adapter, or an adapter with nothing to read (neither a VLM nor a fusion).
     """
 
     model_cpu_offload_seq = "vlm->spatial_encoder->fusion->adapter->text_encoder->transformer->vae"
@@ -160,6 +173,17 @@ class ForesightPipeline(DiffusionPipeline):
             raise ValueError("processor is required with vlm, got processor=None")
         if conditioning is not None and adapter is None:
             raise ValueError("conditioning needs an adapter to produce its tokens, got adapter=None")
+        if isinstance(adapter, LoRAAdapter):
+            raise TypeError(
+                "adapter: LoRAAdapter reads the VLM's input embeddings through its own LoRA-wrapped VLM, not "
+                "context tokens, and is not supported as the pipeline's adapter; use a QueryAdapter, "
+                "BottleneckAdapter or PerceiverAdapter"
+            )
+        if adapter is not None and vlm is None and fusion is None:
+            raise ValueError(
+                "adapter needs context tokens to read: add a vlm (its last hidden states) or a spatial_encoder + "
+                "fusion (the fused tokens); got neither"
+            )
         self.register_modules(
             transformer=transformer,
             vae=vae,
@@ -183,7 +207,7 @@ class ForesightPipeline(DiffusionPipeline):
     @classmethod
     def from_components(
         cls,
-        video_model: str | os.PathLike | DiffusionPipeline | None = "Lightricks/LTX-Video",
+        video_model: str | os.PathLike | DiffusionPipeline = "Lightricks/LTX-Video",
         vlm: str | os.PathLike | torch.nn.Module | None = "Qwen/Qwen2.5-VL-7B-Instruct",
         *,
         processor: Any = None,
@@ -298,7 +322,9 @@ class ForesightPipeline(DiffusionPipeline):
         from .model_card import write_model_card
 
         if kwargs.get("safe_serialization", True) is not True:
-            raise ValueError("safe_serialization: only safetensors is supported, got False")
+            raise ValueError(
+                f"safe_serialization: only safetensors (True) is supported, got {kwargs['safe_serialization']!r}"
+            )
         super().save_pretrained(save_directory, **kwargs)
         components = {
             name: f"{type(module).__module__}.{type(module).__name__}"
@@ -364,12 +390,18 @@ class ForesightPipeline(DiffusionPipeline):
             num_frames: frames of the video, ``8k + 1`` (the first is the context frame).
             frame_rate, num_inference_steps, guidance_scale, negative_prompt, decode_timestep,
                 decode_noise_scale, max_sequence_length: as in diffusers' ``LTXImageToVideoPipeline``.
+                Without a text encoder the adapter's tokens are the prompt embeddings and, under guidance
+                (``guidance_scale > 1``), the unconditional branch gets zero embeddings of the same shape
+                (the adapter's "no context"); ``negative_prompt`` then needs a text encoder and is refused.
             num_continuations: how many futures to generate in one batch (``>= 1``).
-            rate: ask the VLM to score each clip (default: when ``num_continuations > 1`` and there is a VLM).
+            rate: ask the VLM to score each clip (default: when ``num_continuations > 1``, there is a VLM
+                and ``output_type`` is not ``"latent"``).
             conditioning_frames, conditioning_strength: latent frames that receive the adapter tokens
-                (``"first"``, ``"all"`` or indices) and their strength (see :mod:`foresight_models.conditioning`).
-            generator, seed: the noise source; a fresh generator seeded with ``seed`` (random when
-                ``None``) when no generator is given.
+                (``"first"``, ``"all"`` or indices) and their strength (see :mod:`foresight_models.conditioning`);
+                used only while adapter tokens are injected (an adapter with a text encoder or a
+                ``conditioning`` component); other values are refused when nothing uses them.
+            generator, seed: the noise source: one ``torch.Generator`` for the whole batch, or a fresh CPU
+                generator seeded with ``seed`` (an int in ``[0, 2**64)``; random when ``None``).
             output_type: ``"pil"``, ``"np"``, ``"pt"`` or ``"latent"`` (no description then).
             max_new_tokens: VLM tokens per answer (greedy decoding).
             max_description_frames: the VLM's frame budget per clip (frames evenly sampled, first and last kept).
@@ -414,8 +446,17 @@ class ForesightPipeline(DiffusionPipeline):
         motion prompt first, before any frame exists), :class:`Progress` (denoising steps),
         :class:`Frames`, :class:`Description`, and last :class:`Done` carrying the same
         :class:`ForesightPipelineOutput` that ``__call__`` returns. The work runs in a background
-        thread; leaving the loop early stops it at its next event. Errors are re-raised here.
+        thread; leaving the loop early (or closing the iterator) stops it at its next event and waits
+        for it, so the pipeline is free again afterwards. Errors are re-raised here.
+
+        The stages run one after the other, as in ``__call__``: the motion prompt conditions the video,
+        so its text streams before the first denoising step, and the descriptions stream after the
+        frames are decoded (see ``docs/pipeline.md``, "Streaming").
         """
+        # ``__call__``'s signature is the single source of the arguments and their defaults.
+        bound = inspect.signature(type(self).__call__).bind(self, image, prompt, question, **kwargs)
+        bound.apply_defaults()
+        arguments = {name: value for name, value in bound.arguments.items() if name != "self"}
         events: queue.Queue = queue.Queue()
         cancelled = threading.Event()
         failure: list[BaseException] = []
@@ -428,7 +469,7 @@ class ForesightPipeline(DiffusionPipeline):
         def work() -> None:
             try:
                 with torch.no_grad():
-                    output = self._run(image=image, prompt=prompt, question=question, emit=emit, **kwargs)
+                    output = self._run(**arguments, emit=emit)
                 events.put(Done(output))
             except _Cancelled:
                 pass
@@ -445,14 +486,13 @@ class ForesightPipeline(DiffusionPipeline):
             while True:
                 event = events.get()
                 if event is None:
-                    worker.join()
                     raise failure[0]
                 yield event
                 if isinstance(event, Done):
-                    worker.join()
                     return
         finally:
-            cancelled.set()
+            cancelled.set()  # a consumer that left early: the worker stops at its next token or denoising step
+            worker.join()
 
     # ------------------------------------------------------------------------------------------------
     # the work
@@ -471,27 +511,27 @@ class ForesightPipeline(DiffusionPipeline):
         prompt: str | None,
         question: str,
         emit: Callable[[ForesightEvent], None] | None,
-        height: int = 512,
-        width: int = 704,
-        num_frames: int = 121,
-        frame_rate: int = 25,
-        num_inference_steps: int = 50,
-        guidance_scale: float = 3.0,
-        negative_prompt: str | None = None,
-        num_continuations: int = 1,
-        rate: bool | None = None,
-        conditioning_frames: str | Sequence[int] = "first",
-        conditioning_strength: float = 1.0,
-        generator: torch.Generator | None = None,
-        seed: int | None = None,
-        output_type: str = "pil",
-        decode_timestep: float = 0.05,
-        decode_noise_scale: float | None = None,
-        max_new_tokens: int = 128,
-        max_description_frames: int = 8,
-        max_sequence_length: int = 128,
-        callback_on_step_end: Callable[..., dict] | None = None,
-        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+        height: int,
+        width: int,
+        num_frames: int,
+        frame_rate: int,
+        num_inference_steps: int,
+        guidance_scale: float,
+        negative_prompt: str | None,
+        num_continuations: int,
+        rate: bool | None,
+        conditioning_frames: str | Sequence[int],
+        conditioning_strength: float,
+        generator: torch.Generator | None,
+        seed: int | None,
+        output_type: str,
+        decode_timestep: float,
+        decode_noise_scale: float | None,
+        max_new_tokens: int,
+        max_description_frames: int,
+        max_sequence_length: int,
+        callback_on_step_end: Callable[..., dict] | None,
+        callback_on_step_end_tensor_inputs: Sequence[str],
     ) -> ForesightPipelineOutput:
         context = _context_images(image)
         _check_call(
@@ -510,14 +550,50 @@ class ForesightPipeline(DiffusionPipeline):
             raise ValueError("prompt: required when the pipeline has no vlm to write it, got None")
         if self.vlm is not None and (not isinstance(question, str) or not question.strip()):
             raise ValueError(f"question: expected a non-empty str, got {question!r}")
-        rate = (num_continuations > 1 and self.vlm is not None) if rate is None else bool(rate)
+        if rate is not None and not isinstance(rate, bool):
+            raise TypeError(f"rate: expected True, False or None, got {rate!r}")
+        if rate is None:
+            rate = num_continuations > 1 and self.vlm is not None and output_type != "latent"
         if rate and self.vlm is None:
             raise ValueError("rate=True needs a vlm to act as critic, and this pipeline has none")
+        if rate and output_type == "latent":
+            raise ValueError("rate=True: the critic rates decoded clips, and output_type='latent' does not decode them")
+        if (
+            isinstance(guidance_scale, bool)
+            or not isinstance(guidance_scale, (int, float))
+            or not math.isfinite(guidance_scale)
+        ):
+            raise ValueError(
+                f"guidance_scale: expected a finite number (<= 1 disables guidance), got {guidance_scale!r}"
+            )
+        if isinstance(frame_rate, bool) or not isinstance(frame_rate, (int, float)) or not 0 < frame_rate < math.inf:
+            raise ValueError(f"frame_rate: expected a positive number of frames per second, got {frame_rate!r}")
+        if negative_prompt is not None and not isinstance(negative_prompt, str):
+            raise TypeError(f"negative_prompt: expected a str or None, got {type(negative_prompt).__name__}")
+        if negative_prompt is not None and self.text_encoder is None:
+            raise ValueError(
+                f"negative_prompt: needs a text_encoder to encode it, and this pipeline has none; got {negative_prompt!r}"
+            )
+        _check_conditioning(
+            mode=self._conditioning_mode(),
+            frames=conditioning_frames,
+            strength=conditioning_strength,
+            num_latent_frames=(num_frames - 1) // self.vae.temporal_compression_ratio + 1,
+        )
         if generator is None:
-            seed = secrets.randbits(63) if seed is None else int(seed)
+            if seed is None:
+                seed = secrets.randbits(63)
+            elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+                raise ValueError(f"seed: expected an int in [0, 2**64) or None, got {seed!r}")
+            seed = int(seed)
             generator = torch.Generator().manual_seed(seed)
+        elif not isinstance(generator, torch.Generator):
+            raise TypeError(
+                "generator: expected one torch.Generator (it draws the noise of every continuation) or None, "
+                f"got {type(generator).__name__}"
+            )
         elif seed is not None:
-            raise ValueError("pass either generator or seed, not both")
+            raise ValueError(f"pass either generator or seed, not both (got seed={seed!r} and a generator)")
         else:
             seed = generator.initial_seed()
 
@@ -650,9 +726,7 @@ class ForesightPipeline(DiffusionPipeline):
         adapter_output = self._adapter_tokens(context) if self.adapter is not None else None
         if self.text_encoder is not None:
             call.update(prompt=prompt, negative_prompt=negative_prompt)
-        else:  # the adapter's tokens are the prompt embeddings (the unconditional branch sees zeros)
-            if negative_prompt is not None:
-                raise ValueError("negative_prompt needs a text_encoder, and this pipeline has none")
+        else:  # the adapter's tokens are the prompt embeddings; the unconditional branch gets zeros (documented)
             tokens = adapter_output.tokens.to(self.transformer.dtype)
             mask = adapter_output.mask
             call.update(
@@ -661,9 +735,9 @@ class ForesightPipeline(DiffusionPipeline):
                 negative_prompt_embeds=torch.zeros_like(tokens),
                 negative_prompt_attention_mask=mask.long(),
             )
-        if adapter_output is None or (self.text_encoder is None and self.conditioning is None):
+        mode = self._conditioning_mode()
+        if mode is None:
             return ltx(**call).frames
-        mode = "cross_attention" if self.conditioning is not None else "prompt"
         rows = adapter_output.tokens.expand(num_continuations, -1, -1)
         mask = adapter_output.mask.expand(num_continuations, -1)
         with _conditioning.ltx_conditioning(
@@ -677,6 +751,19 @@ class ForesightPipeline(DiffusionPipeline):
         ):
             return ltx(**call).frames
 
+    def _conditioning_mode(self) -> str | None:
+        """How the adapter tokens are injected while LTX denoises (``ltx_conditioning``'s ``mode``), if at all.
+
+        ``"cross_attention"`` with a ``conditioning`` component; ``"prompt"`` (appended to the T5 prompt)
+        with an adapter and a text encoder; ``None`` without an adapter, or when the adapter's tokens
+        already are the prompt embeddings (no text encoder, no conditioning).
+        """
+        if self.adapter is None:
+            return None
+        if self.conditioning is not None:
+            return "cross_attention"
+        return "prompt" if self.text_encoder is not None else None
+
     def _adapter_tokens(self, context: list[PIL.Image.Image]):
         """Context images -> ``AdapterOutput(tokens (1, k, caption_channels), mask (1, k))``.
 
@@ -688,14 +775,12 @@ class ForesightPipeline(DiffusionPipeline):
             clip = to_frames(context).to(device)  # 1 t c h w
             fused = self.fusion(clip).fused_tokens  # 1 t n d
             tokens, mask = fused.flatten(1, 2), None
-        elif self.vlm is not None:
+        else:  # the constructor guarantees a vlm here
             content = [{"type": "image"} for _ in context] + [{"type": "text", "text": MOTION_PROMPT_INSTRUCTION}]
             _onload(self.vlm)
             inputs = self._vlm_inputs(content, images=context)
             hidden = self.vlm(**inputs, output_hidden_states=True, return_dict=True).hidden_states[-1]
             tokens, mask = hidden, inputs["attention_mask"].bool()
-        else:
-            raise ValueError("the adapter needs context tokens: add a vlm, or a spatial_encoder + fusion")
         return self.adapter(tokens.to(self.adapter.dtype), mask)
 
     def _vlm_inputs(self, content: list[dict], *, images=None, videos=None):
@@ -715,34 +800,17 @@ class ForesightPipeline(DiffusionPipeline):
         images=None,
         videos=None,
     ) -> str:
-        """Greedy VLM answer to one user turn; streamed as ``TextDelta`` events when ``emit`` is set."""
+        """Greedy VLM answer to one user turn; streamed as ``TextDelta`` events when ``emit`` is set.
+
+        The text is emitted from inside ``generate`` (no extra thread), so a cancelled stream stops the
+        generation at its next token.
+        """
         _onload(self.vlm)
         inputs = self._vlm_inputs(content, images=images, videos=videos)
-        generate = dict(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
-        if emit is None:
-            ids = self.vlm.generate(**generate)
-        else:
-            from transformers import TextIteratorStreamer
-
-            streamer = TextIteratorStreamer(self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
-            result: list[Any] = []
-
-            def run() -> None:
-                try:
-                    result.append(self.vlm.generate(**generate, streamer=streamer))
-                except BaseException as error:
-                    result.append(error)
-                    streamer.end()
-
-            thread = threading.Thread(target=run, daemon=True)
-            thread.start()
-            for piece in streamer:
-                if piece:
-                    emit(TextDelta(text=piece, stage=stage, index=index))
-            thread.join()
-            if isinstance(result[0], BaseException):
-                raise result[0]
-            ids = result[0]
+        streamer = None
+        if emit is not None:
+            streamer = _TextDeltaStreamer(self.processor.tokenizer, emit=emit, stage=stage, index=index)
+        ids = self.vlm.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer)
         new_tokens = ids[:, inputs["input_ids"].shape[1] :]
         return self.processor.batch_decode(new_tokens, skip_special_tokens=True)[0].strip()
 
@@ -815,6 +883,28 @@ def _check_call(
         raise ValueError(f"output_type: expected one of {_OUTPUT_TYPES}, got {output_type!r}")
 
 
+def _check_conditioning(*, mode: str | None, frames: Any, strength: Any, num_latent_frames: int) -> None:
+    """``conditioning_frames`` / ``conditioning_strength`` are valid, and left unset when no hook uses them."""
+    if mode is None:
+        frames_unset = isinstance(frames, str) and frames == "first"
+        strength_unset = isinstance(strength, (int, float)) and strength == 1.0
+        if not (frames_unset and strength_unset):
+            raise ValueError(
+                "conditioning_frames, conditioning_strength: only used to inject adapter tokens (an adapter with a "
+                "text_encoder or a conditioning component), which this pipeline does not do; "
+                f"got conditioning_frames={frames!r}, conditioning_strength={strength!r}"
+            )
+        return
+    try:
+        _conditioning.video_token_mask(frames, num_frames=num_latent_frames, height=1, width=1)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"conditioning_frames: {error}") from error
+    try:
+        _conditioning._normalize_strength(strength)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"conditioning_strength: {error}") from error
+
+
 def _sample_frames(clip: torch.Tensor, budget: int) -> torch.Tensor:
     """At most ``budget`` evenly spaced frames of ``clip (t, c, h, w)``, first and last included."""
     t = clip.shape[0]
@@ -850,7 +940,3 @@ def _load_or_explain(load: Callable[[], Any], name: Any, what: str) -> Any:
             f"could not load {what} from {name!r}: download it first "
             f"(`hf download {name}`) or pass a local folder; original error: {error}"
         ) from error
-
-
-# diffusers resolves `model_index.json`'s `_class_name` on its own module.
-_diffusers_registry.install()

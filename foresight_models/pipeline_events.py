@@ -4,12 +4,17 @@ A stream is a sequence of these events, in the order the work happens:
 
 1. ``TextDelta(stage="prompt")`` while the VLM writes the motion prompt from the context images
    (only when no prompt was given);
-2. ``Progress`` once per denoising step of the video model;
-3. ``Frames`` once per predicted continuation, as soon as the clip is decoded;
+2. ``Progress`` once per denoising step of the video model (all continuations are one batch);
+3. ``Frames`` once per predicted continuation, once the batch is decoded (none with
+   ``output_type="latent"``);
 4. ``TextDelta(stage="description", index=i)`` and ``TextDelta(stage="rating", index=i)`` while the
-   VLM describes and rates continuation ``i``; then ``Description(index=i)``;
+   VLM describes and rates continuation ``i``; then ``Description(index=i)`` (none without a VLM or
+   with ``output_type="latent"``);
 5. ``Done`` with the same :class:`~foresight_models.pipeline.ForesightPipelineOutput` that
    ``__call__`` returns for the same arguments.
+
+Each stage needs the previous one's result (the prompt conditions the video; the description is
+about its frames), so the stages do not overlap in time.
 """
 
 from __future__ import annotations

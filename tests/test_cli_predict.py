@@ -74,3 +74,12 @@ def test_predict_tiny_writes_its_model_folder_on_demand_and_ranks_continuations(
 def test_predict_missing_image_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.png"):
         main(["predict", "--image", str(tmp_path / "nope.png"), "--out", str(tmp_path / "out"), *FAST])
+
+
+def test_predict_passes_explicit_values_to_the_pipeline_validation(tmp_path):
+    image = tmp_path / "scene.png"
+    testing.demo_image(64).save(image)
+    folder = testing.tiny_pipeline_folder(tmp_path / "model")
+    args = ["predict", "--model", folder, "--image", str(image), "--out", str(tmp_path / "out"), *FAST]
+    with pytest.raises(ValueError, match="height.*multiple of 32.*got 0"):
+        main([*args, "--height", "0"])

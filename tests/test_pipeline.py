@@ -7,6 +7,8 @@ import math
 import os
 import subprocess
 import sys
+import threading
+import types
 
 import numpy as np
 import pytest
@@ -20,6 +22,7 @@ from foresight_models.pipeline_events import Description, Done, Frames, Progress
 
 # 9 frames of 32x32 in 2 steps; 4 new VLM tokens per answer.
 FAST = dict(height=32, width=32, num_frames=9, num_inference_steps=2, max_new_tokens=4, max_description_frames=4)
+FAST_20_STEPS = {**FAST, "num_inference_steps": 20}
 
 
 @pytest.fixture
@@ -201,6 +204,44 @@ def test_stream_text_before_frames_ends_with_done_and_equals_call(pipe, scene):
 def test_stream_raises_errors_of_the_worker(pipe, scene):
     with pytest.raises(ValueError, match="num_frames"):
         list(pipe.stream(scene, **{**FAST, "num_frames": 10}))
+    with pytest.raises(TypeError, match="num_frame"):  # an unknown argument fails at the call, as with __call__
+        pipe.stream(scene, num_frame=9)
+
+
+def test_stream_stages_run_in_order_prompt_video_descriptions(pipe, scene):
+    """The motion prompt conditions the video, so its text streams before the first denoising step;
+    the descriptions stream after the frames are decoded."""
+    events = list(pipe.stream(scene, num_continuations=2, seed=0, output_type="pt", **FAST))
+    stages = []
+    for event in events:
+        stage = event.stage if isinstance(event, TextDelta) else type(event).__name__
+        if not stages or stages[-1] != stage:
+            stages.append(stage)
+    assert stages[:3] == ["prompt", "Progress", "Frames"]
+    assert stages[-1] == "Done"
+    assert set(stages[3:-1]) == {"description", "rating", "Description"}
+
+
+def test_leaving_a_stream_early_stops_the_worker_at_its_next_event(pipe, scene):
+    threads = set(threading.enumerate())
+    left = threading.Event()
+    steps = []
+
+    def wait_for_the_consumer(ltx, step, timestep, tensors):
+        steps.append(step)
+        assert left.wait(timeout=60)
+        return {}
+
+    events = pipe.stream(scene, seed=0, output_type="pt", callback_on_step_end=wait_for_the_consumer, **FAST_20_STEPS)
+    first = next(events)
+    assert isinstance(first, TextDelta) and first.stage == "prompt"
+    left.set()
+    events.close()  # returns once the worker has stopped
+    assert set(threading.enumerate()) == threads
+    assert 1 <= len(steps) <= 3  # of 20: the worker stopped at its next Progress event
+    finished = list(steps)
+    out = pipe(scene, seed=0, output_type="pt", **FAST)  # the pipeline is free again
+    assert out.frames.shape == (1, 9, 3, 32, 32) and steps == finished
 
 
 # --------------------------------------------------------------------------------------------------
@@ -253,9 +294,11 @@ def test_save_load_adapter_conditioning_and_no_text_encoder(scene, tmp_path):
 def test_plain_diffusers_loads_after_importing_the_package_only(tmp_path):
     testing.tiny_pipeline(vlm=False).save_pretrained(tmp_path)
     script = (
-        "import sys, foresight_models\n"
+        "import importlib, sys, foresight_models\n"
         "assert 'diffusers' not in sys.modules and 'transformers' not in sys.modules\n"
         "import diffusers\n"
+        "assert type(diffusers).__name__ == '_LazyModule'  # diffusers' own module class, not replaced\n"
+        "diffusers = importlib.reload(diffusers)  # a new module object: it is extended again\n"
         f"pipe = diffusers.DiffusionPipeline.from_pretrained({str(tmp_path)!r})\n"
         "print(type(pipe).__module__, type(pipe).__name__)\n"
     )
@@ -263,6 +306,30 @@ def test_plain_diffusers_loads_after_importing_the_package_only(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-2:] == ["foresight_models.pipeline", "ForesightPipeline"]
+
+
+def test_registry_extends_a_lazy_module_once_and_keeps_its_own_lookup():
+    from foresight_models import _diffusers_registry
+
+    class LazyModule(types.ModuleType):  # like diffusers' ``_LazyModule``
+        def __getattr__(self, name):
+            if name == "Lazy":
+                return "lazy value"
+            raise AttributeError(name)
+
+    module = LazyModule("fake_diffusers")
+    _diffusers_registry._extend(module)
+    extended = module.__dict__["__getattr__"]
+    _diffusers_registry._extend(module)
+    assert module.__dict__["__getattr__"] is extended  # idempotent
+    assert module.ForesightPipeline is ForesightPipeline
+    assert module.Lazy == "lazy value"
+    with pytest.raises(AttributeError):
+        getattr(module, "Missing")  # noqa: B009
+    _diffusers_registry.install()
+    _diffusers_registry.install()
+    finders = [f for f in sys.meta_path if type(f).__name__ == "_ExtendDiffusersOnImport"]
+    assert len(finders) == 1
 
 
 def test_from_components_with_folders_and_loaded_modules(scene, tmp_path):
@@ -342,8 +409,8 @@ def test_without_text_encoder_the_adapter_tokens_are_the_prompt_embeddings(scene
     tokens = pipe._adapter_tokens([scene.convert("RGB")]).tokens
     # classifier-free guidance: [unconditional (zeros), conditional (adapter tokens)]
     torch.testing.assert_close(seen[0], torch.cat([torch.zeros_like(tokens), tokens]))
-    with pytest.raises(ValueError, match="negative_prompt"):
-        pipe(scene, prompt="go", negative_prompt="blur", **FAST)
+    with pytest.raises(ValueError, match="negative_prompt.*text_encoder.*'blur'"):
+        pipe(scene, negative_prompt="blur", **FAST)  # refused before the VLM writes a prompt
 
 
 # --------------------------------------------------------------------------------------------------
@@ -391,11 +458,49 @@ def test_cuda_cpu_offload_matches_the_pipeline_on_the_gpu(scene):
         ({"output_type": "gif"}, "output_type.*'gif'"),
         ({"question": "  "}, "question"),
         ({"seed": 1, "generator": torch.Generator()}, "generator or seed"),
+        ({"seed": -1}, r"seed.*\[0, 2\*\*64\).*-1"),
+        ({"seed": 1.5}, "seed.*1.5"),
+        ({"guidance_scale": float("nan")}, "guidance_scale.*nan"),
+        ({"frame_rate": 0}, "frame_rate.*0"),
+        ({"output_type": "latent", "rate": True}, "rate=True.*latent"),
+        ({"conditioning_frames": "all"}, "conditioning_frames.*adapter.*'all'"),
+        ({"conditioning_strength": 0.5}, "conditioning_strength.*0.5"),
     ],
 )
 def test_invalid_arguments_raise_clear_errors(pipe, scene, change, match):
     with pytest.raises(ValueError, match=match):
         pipe(scene, **{**FAST, **change})
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"rate": "no"}, "rate.*'no'"),
+        ({"generator": [torch.Generator()]}, "generator.*list"),
+        ({"negative_prompt": ["blur"]}, "negative_prompt.*list"),
+        ({"prompt": 3}, "prompt.*int"),
+    ],
+)
+def test_arguments_of_the_wrong_type_raise_type_errors(pipe, scene, change, match):
+    with pytest.raises(TypeError, match=match):
+        pipe(scene, **{**FAST, **change})
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"conditioning_frames": [5]}, "conditioning_frames.*5.*out of range.*3 latent frames"),
+        ({"conditioning_frames": "middle"}, "conditioning_frames.*'middle'"),
+        ({"conditioning_strength": -1.0}, "conditioning_strength.*-1"),
+    ],
+)
+def test_invalid_conditioning_arguments_fail_before_any_work(scene, change, match):
+    pipe = testing.tiny_pipeline(adapter=True, conditioning=True)
+    calls = []
+    pipe.vlm.register_forward_hook(lambda *_: calls.append(1))
+    with pytest.raises(ValueError, match=match):
+        pipe(scene, **{**FAST, **change})
+    assert calls == []
 
 
 @pytest.mark.parametrize(("image", "error"), [([], ValueError), (None, ValueError), ("a.png", TypeError)])
@@ -409,6 +514,25 @@ def test_construction_needs_prompt_embeddings_source():
     components.pop("text_encoder"), components.pop("tokenizer")
     with pytest.raises(ValueError, match="text_encoder.*adapter"):
         ForesightPipeline(**components)
+
+
+def test_construction_needs_context_tokens_for_the_adapter():
+    components = testing.tiny_ltx_components()
+    adapter = testing.tiny_pipeline(adapter=True).adapter
+    with pytest.raises(ValueError, match="adapter needs context tokens.*vlm.*fusion"):
+        ForesightPipeline(**components, adapter=adapter)
+
+
+def test_construction_refuses_a_lora_adapter():
+    from foresight_models.models.lora_adapter import LoRAAdapter
+
+    with pytest.raises(TypeError, match="adapter: LoRAAdapter.*QueryAdapter"):
+        ForesightPipeline(
+            **testing.tiny_ltx_components(),
+            vlm=testing.tiny_qwen2_5_vl(),
+            processor=testing.tiny_qwen2_5_vl_processor(),
+            adapter=LoRAAdapter(d_in=32, d_out=32, r=2),
+        )
 
 
 def test_construction_rejects_half_pairs():

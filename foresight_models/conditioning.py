@@ -43,6 +43,8 @@ from diffusers.models.modeling_utils import ModelMixin
 from einops import rearrange
 from torch import nn
 
+from ._validation import check_int
+
 if TYPE_CHECKING:
     from diffusers import LTXVideoTransformer3DModel
 
@@ -123,8 +125,7 @@ class LTXConditioningAdapter(ModelMixin, ConfigMixin):
             ("cross_attention_dim", cross_attention_dim),
             ("caption_channels", caption_channels),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_int(value, name, plain=True)
         inner_dim = num_attention_heads * attention_head_dim
         self.layers = nn.ModuleList(
             _AdapterKeyValue(

@@ -44,4 +44,6 @@ def parse_rating(answer: str) -> float:
 
 def rank_best_first(scores: Sequence[float]) -> list[int]:
     """Indices of ``scores`` from best (highest) to worst, ``nan`` last; ties keep their order."""
-    return sorted(range(len(scores)), key=lambda i: (math.isnan(scores[i]), -scores[i] if not math.isnan(scores[i]) else 0))
+    return sorted(
+        range(len(scores)), key=lambda i: (math.isnan(scores[i]), -scores[i] if not math.isnan(scores[i]) else 0)
+    )

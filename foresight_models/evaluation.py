@@ -29,6 +29,7 @@ from typing import Any, Literal
 import torch
 
 from . import metrics as M
+from ._validation import check_int
 from .statistics import Comparison, compare
 
 __all__ = [
@@ -238,8 +239,7 @@ def evaluate(
     if reference not in everyone:
         raise ValueError(f"reference {reference!r} is not among the evaluated predictors {sorted(everyone)}")
     resolved = _resolve_metrics(metrics)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_int(batch_size, "batch_size")
 
     frame_scores: dict[str, dict[str, list[torch.Tensor]]] = {p: {m.name: [] for m in resolved} for p in everyone}
     used_horizons: list[int] | None = None

@@ -46,7 +46,9 @@ def _scale(tensor: torch.Tensor, name: str) -> torch.Tensor:
         raise TypeError(f"{name}: expected uint8 or floating-point values, got dtype {tensor.dtype}")
     if tensor.numel() and (torch.isnan(tensor).any() or tensor.min() < 0 or tensor.max() > 1):
         lo, hi = tensor.nan_to_num(0).min().item(), tensor.nan_to_num(0).max().item()
-        raise ValueError(f"{name}: floating-point images must lie in [0, 1] without NaN, got range [{lo:.3g}, {hi:.3g}]")
+        raise ValueError(
+            f"{name}: floating-point images must lie in [0, 1] without NaN, got range [{lo:.3g}, {hi:.3g}]"
+        )
     return tensor.float()
 
 

@@ -40,6 +40,7 @@ from transformers import TextStreamer
 # paths that ``model_index.json`` records for them (``foresight_models/_diffusers_registry.py``, set up
 # by ``import foresight_models``, makes the ``ForesightPipeline`` name itself reachable).
 from . import conditioning as _conditioning
+from ._validation import check_int
 from .critic import RATING_PROMPT, parse_rating, rank_best_first
 from .inputs import to_frames, to_pil_images
 from .models import adapters as _adapters  # noqa: F401
@@ -877,8 +878,7 @@ def _check_call(
         ("max_new_tokens", max_new_tokens),
         ("max_description_frames", max_description_frames),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
+        check_int(value, name)
     if output_type not in _OUTPUT_TYPES:
         raise ValueError(f"output_type: expected one of {_OUTPUT_TYPES}, got {output_type!r}")
 

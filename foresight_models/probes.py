@@ -21,6 +21,7 @@ from diffusers.configuration_utils import register_to_config
 from einops import repeat
 from torch import nn
 
+from ._validation import check_int
 from .metrics import (
     box_average_precision,
     linear_cka,
@@ -64,8 +65,7 @@ class SpatialProbe(ModelMixin, ConfigMixin):
     ):
         super().__init__()
         for name, value in (("feature_dim", feature_dim), ("num_queries", num_queries), ("dim", dim), ("depth", depth)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(value, name, plain=True)
         self.project = nn.Linear(feature_dim, dim)
         self.queries = nn.Parameter(torch.randn(num_queries, dim) * 0.02)
         self.self_blocks = nn.ModuleList(

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from ._validation import check_int
+
 __all__ = ["Comparison", "bootstrap_ci", "compare"]
 
 
@@ -67,8 +69,7 @@ def bootstrap_ci(
     array = _as_vector("values", values)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    n_resamples = check_int(n_resamples, "n_resamples")
     rng = np.random.default_rng(seed)
     n = array.shape[0]
     chunk = max(1, 4_000_000 // n)  # bound the memory of the index matrix

@@ -157,7 +157,7 @@ def test_build_adapter_errors():
         build_adapter("lora", d_in=3584)
     with pytest.raises(ValueError, match="target_params=1,000"):
         build_adapter("query", d_in=3584, d_out=4096, target_params=1_000)
-    with pytest.raises(ValueError, match="d_in must be a positive int"):
+    with pytest.raises(ValueError, match="d_in: expected an int >= 1, got 0"):
         build_adapter("bottleneck", d_in=0)
     with pytest.raises(ValueError, match="chooses dim.*dim=64"):
         build_adapter("query", d_in=3584, dim=64)
@@ -182,10 +182,10 @@ def test_bad_input_errors(kind):
         adapter(tokens.tolist(), mask)
     with pytest.raises(ValueError, match="tokens must be 3-d"):
         adapter(torch.randn(8, D_IN))
-    with pytest.raises(ValueError, match="num_tokens must be a positive int"):
+    with pytest.raises(ValueError, match="num_tokens: expected an int >= 1, got 0"):
         type(adapter)(d_in=D_IN, num_tokens=0)
     if kind != "bottleneck":
-        with pytest.raises(ValueError, match="dim_head must be a positive int, got 0"):
+        with pytest.raises(ValueError, match="dim_head: expected an int >= 1, got 0"):
             type(adapter)(d_in=D_IN, dim_head=0)
 
 
@@ -421,3 +421,10 @@ def test_lora_errors():
         LoRAAdapter(d_in=32, lora_alpha=0)
     with pytest.raises(ValueError, match="lora_dropout must be a number in"):
         LoRAAdapter(d_in=32, lora_dropout=1.5)
+
+
+def test_numpy_integer_sizes_are_refused_before_they_reach_the_saved_config():
+    import numpy as np
+
+    with pytest.raises(TypeError, match=r"d_in: expected a Python int.*int64"):
+        QueryAdapter(d_in=np.int64(8), d_out=8, num_tokens=2, dim=16, depth=1)

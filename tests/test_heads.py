@@ -192,7 +192,7 @@ def test_head_rejects_bad_input(cls):
     empty[1] = False
     with pytest.raises(ValueError, match="at least one real token in every sample"):
         head(torch.randn(2, 3, 5, 8), empty)
-    with pytest.raises(ValueError, match="depth must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match="depth: expected an int >= 1, got 0"):
         cls(dim=8, depth=0)
     with pytest.raises(ValueError, match="hidden_dim"):
         cls(dim=8, hidden_dim=0)

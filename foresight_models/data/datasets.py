@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .._validation import check_int
 from .video import ClipTooShortError, VideoDecodeError, _check_size, read_video, video_info
 
 __all__ = ["SomethingSomethingV2", "collate_clips"]
@@ -88,13 +89,12 @@ class SomethingSomethingV2(Dataset):
             raise TypeError(f"root: expected a str or os.PathLike, got {type(root).__name__}")
         if split not in _SPLITS:
             raise ValueError(f"split: expected one of {_SPLITS}, got {split!r}")
-        for name, value, low in (
+        for name, value, minimum in (
             ("context_frames", context_frames, 1),
             ("future_frames", future_frames, 0),
             ("stride", stride, 1),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
+            check_int(value, name, minimum=minimum)
         if window not in _WINDOWS:
             raise ValueError(f"window: expected one of {_WINDOWS}, got {window!r}")
         if on_error not in ("raise", "skip"):

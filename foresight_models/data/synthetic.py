@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .._validation import check_int
 from .video import _check_size as _check_video_size
 from .video import write_video
 
@@ -94,11 +95,13 @@ class SyntheticMotion(Dataset):
         actions: Sequence[str] | None = None,
         first_id: int = 0,
     ):
-        for name, value, low in (("num_clips", num_clips, 1), ("frames", frames, 2), ("first_id", first_id, 0)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
+        for name, value, minimum in (
+            ("num_clips", num_clips, 1),
+            ("frames", frames, 2),
+            ("first_id", first_id, 0),
+            ("seed", seed, 0),
+        ):
+            check_int(value, name, minimum=minimum)
         actions = tuple(ACTIONS) if actions is None else tuple(actions)
         unknown = [a for a in actions if a not in ACTIONS]
         if not actions or unknown:

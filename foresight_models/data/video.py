@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._validation import check_int
+
 __all__ = ["ClipTooShortError", "VideoDecodeError", "VideoInfo", "read_video", "video_info", "write_video"]
 
 PathLike = str | os.PathLike
@@ -117,15 +119,6 @@ def _check_path(path: Any) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
     return Path(path)
-
-
-def _check_positive_int(value: Any, name: str, *, allow_zero: bool = False) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {value!r} ({type(value).__name__})")
-    if value < 0 or (value == 0 and not allow_zero):
-        allowed = ">= 0" if allow_zero else ">= 1"
-        raise ValueError(f"{name}: expected an int {allowed}, got {value}")
-    return int(value)
 
 
 def _check_fps(fps: Any) -> None:
@@ -290,13 +283,13 @@ def read_video(
     """
     path = _check_path(path)
     if num_frames is not None:
-        num_frames = _check_positive_int(num_frames, "num_frames")
-    start = _check_positive_int(start, "start", allow_zero=True)
+        num_frames = check_int(num_frames, "num_frames")
+    start = check_int(start, "start", minimum=0)
     out_size = _check_size(size)
     if stride is not None and fps is not None:
         raise ValueError(f"stride and fps are exclusive, got stride={stride!r} and fps={fps!r}")
     if stride is not None:
-        stride = _check_positive_int(stride, "stride")
+        stride = check_int(stride, "stride")
     if fps is not None:
         _check_fps(fps)
 

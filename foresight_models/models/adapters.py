@@ -27,6 +27,7 @@ from diffusers.utils import BaseOutput
 from einops import rearrange, repeat
 from torch import nn
 
+from .._validation import check_int
 from .layers import Attention, CrossAttentionBlock, FeedForward
 
 __all__ = [
@@ -100,8 +101,7 @@ def check_tokens_and_mask(
 
 def _check_positive(**values: int) -> None:
     for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_int(value, name, plain=True)
 
 
 def _head_split(dim: int, heads: int | None, dim_head: int | None) -> tuple[int, int]:

@@ -26,6 +26,7 @@ from diffusers.configuration_utils import register_to_config
 from einops import rearrange
 from torch import nn
 
+from .._validation import check_int
 from .backbones import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -63,12 +64,6 @@ _PIPELINE_LOADING_KWARGS = frozenset(
         "device_map",
     }
 )
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 class CrossAttentionFusion(ModelMixin, ConfigMixin):
@@ -113,7 +108,7 @@ class CrossAttentionFusion(ModelMixin, ConfigMixin):
         super().__init__()
         sizes = {"spatial_dim": spatial_dim, "semantic_dim": semantic_dim, "dim": dim}
         for name, value in {**sizes, "depth": depth, "heads": heads, "dim_head": dim_head}.items():
-            _positive_int(value, name)
+            check_int(value, name, plain=True)
         if semantic_source not in SEMANTIC_SOURCES:
             raise ValueError(f"semantic_source must be one of {SEMANTIC_SOURCES}, got {semantic_source!r}")
         if isinstance(semantic_layer, bool) or not isinstance(semantic_layer, int):

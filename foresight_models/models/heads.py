@@ -22,6 +22,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from einops import rearrange
 from torch import nn
 
+from .._validation import check_int
 from .layers import CrossAttentionBlock, SelfAttentionBlock
 
 __all__ = [
@@ -142,8 +143,7 @@ def _check_head_arguments(
         "max_horizon": max_horizon,
     }
     for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        check_int(value, name, plain=True)
     if isinstance(ff_mult, bool) or not isinstance(ff_mult, numbers.Real) or not ff_mult > 0:
         raise ValueError(f"ff_mult must be a number > 0, got {ff_mult!r}")
     if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:

@@ -173,9 +173,7 @@ class CrossAttentionBlock(nn.Module):
             self.attn_gate = nn.Parameter(torch.zeros(1))
             self.ff_gate = nn.Parameter(torch.zeros(1))
 
-    def forward(
-        self, x: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor | None = None) -> torch.Tensor:
         attn_gate = self.attn_gate.tanh() if self.gated else 1.0
         ff_gate = self.ff_gate.tanh() if self.gated else 1.0
         x = x + attn_gate * self.attn(x, context, context_mask)

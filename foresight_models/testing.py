@@ -260,8 +260,14 @@ def tiny_timm_dinov2(seed: int = 0, *, patch_size: int = 14, image_size: int = 5
 # --------------------------------------------------------------------------------------------------
 
 
-def tiny_ltx_transformer(seed: int = 0, *, caption_channels: int = TINY_CAPTION_CHANNELS) -> LTXVideoTransformer3DModel:
-    """A 1-layer ``LTXVideoTransformer3DModel`` (8 latent channels, 4 heads x 8 dims)."""
+def tiny_ltx_transformer(
+    seed: int = 0, *, caption_channels: int = TINY_CAPTION_CHANNELS, num_layers: int = 1
+) -> LTXVideoTransformer3DModel:
+    """An ``LTXVideoTransformer3DModel`` of ``num_layers`` blocks (8 latent channels, 4 heads x 8 dims).
+
+    With one block, tokens injected at latent frame 0 cannot reach the other frames in image-to-video
+    (frame 0's prediction is discarded); two blocks let them through self-attention.
+    """
     from diffusers import LTXVideoTransformer3DModel
 
     with seeded(seed):
@@ -273,7 +279,7 @@ def tiny_ltx_transformer(seed: int = 0, *, caption_channels: int = TINY_CAPTION_
             num_attention_heads=4,
             attention_head_dim=8,
             cross_attention_dim=32,
-            num_layers=1,
+            num_layers=num_layers,
             caption_channels=caption_channels,
         )
     return model.eval()

@@ -19,19 +19,7 @@ C = testing.TINY_CAPTION_CHANNELS
 
 def two_layer_transformer(seed: int = 0):
     """The tiny LTX transformer with two blocks, so frame-0 conditioning reaches other frames via self-attention."""
-    from diffusers import LTXVideoTransformer3DModel
-
-    with testing.seeded(seed):
-        model = LTXVideoTransformer3DModel(
-            in_channels=8,
-            out_channels=8,
-            num_attention_heads=4,
-            attention_head_dim=8,
-            cross_attention_dim=32,
-            num_layers=2,
-            caption_channels=C,
-        )
-    return model.eval()
+    return testing.tiny_ltx_transformer(seed, caption_channels=C, num_layers=2)
 
 
 def pipeline(transformer=None):

@@ -96,7 +96,7 @@ def real_size_pipeline(device: torch.device):
 
 def timed_stream(pipe, image, sync, **kwargs) -> dict:
     """Seconds from the call to the ``Frames`` event and to ``Done`` of one streamed prediction."""
-    from foresight_models.pipeline_events import Done, Frames
+    from foresight_models.pipelines.events import Done, Frames
 
     sync()
     start = time.perf_counter()

@@ -24,7 +24,7 @@ from PIL import Image
 
 from foresight_models import ForesightPipeline, testing
 from foresight_models.data.video import write_video
-from foresight_models.pipeline_events import Description, Done, Frames, Progress, TextDelta
+from foresight_models.pipelines.events import Description, Done, Frames, Progress, TextDelta
 
 
 def main() -> None:

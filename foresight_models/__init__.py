@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import _diffusers_registry
+from .pipelines import diffusers_registry as _diffusers_registry
 
 __version__ = "0.1.0"
 
@@ -40,14 +40,14 @@ _LAZY_NAMES: dict[str, str] = {
     "HybridEncoder": "foresight_models.models.fusion",
     "HybridEncoderOutput": "foresight_models.models.fusion",
     # pipeline
-    "ForesightPipeline": "foresight_models.pipeline",
-    "ForesightPipelineOutput": "foresight_models.pipeline",
-    "TextDelta": "foresight_models.pipeline_events",
-    "Progress": "foresight_models.pipeline_events",
-    "Frames": "foresight_models.pipeline_events",
-    "Description": "foresight_models.pipeline_events",
-    "Done": "foresight_models.pipeline_events",
-    "parse_rating": "foresight_models.critic",
+    "ForesightPipeline": "foresight_models.pipelines.foresight_pipeline",
+    "ForesightPipelineOutput": "foresight_models.pipelines.foresight_pipeline",
+    "TextDelta": "foresight_models.pipelines.events",
+    "Progress": "foresight_models.pipelines.events",
+    "Frames": "foresight_models.pipelines.events",
+    "Description": "foresight_models.pipelines.events",
+    "Done": "foresight_models.pipelines.events",
+    "parse_rating": "foresight_models.pipelines.critic",
     # adapters
     "AdapterOutput": "foresight_models.models.adapters",
     "BottleneckAdapter": "foresight_models.models.adapters",
@@ -73,20 +73,20 @@ _LAZY_NAMES: dict[str, str] = {
     "ltx_conditioning": "foresight_models.conditioning",
     "video_token_mask": "foresight_models.conditioning",
     # evaluation: predictors vs baselines, paired statistics, probes
-    "ClipFolder": "foresight_models.evaluation",
-    "Comparison": "foresight_models.statistics",
-    "EvaluationReport": "foresight_models.evaluation",
-    "Metric": "foresight_models.evaluation",
-    "compare": "foresight_models.statistics",
-    "evaluate": "foresight_models.evaluation",
-    "save_clip_folder": "foresight_models.evaluation",
-    "SpatialProbe": "foresight_models.probes",
-    "evaluate_spatial_probe": "foresight_models.probes",
-    "latent_alignment": "foresight_models.probes",
-    "train_spatial_probe": "foresight_models.probes",
+    "ClipFolder": "foresight_models.evaluation.evaluate",
+    "Comparison": "foresight_models.evaluation.statistics",
+    "EvaluationReport": "foresight_models.evaluation.evaluate",
+    "Metric": "foresight_models.evaluation.evaluate",
+    "compare": "foresight_models.evaluation.statistics",
+    "evaluate": "foresight_models.evaluation.evaluate",
+    "save_clip_folder": "foresight_models.evaluation.evaluate",
+    "SpatialProbe": "foresight_models.evaluation.probes",
+    "evaluate_spatial_probe": "foresight_models.evaluation.probes",
+    "latent_alignment": "foresight_models.evaluation.probes",
+    "train_spatial_probe": "foresight_models.evaluation.probes",
 }
 
-_SUBMODULES = ("presets", "testing", "models", "metrics", "data", "cli", "inputs")
+_SUBMODULES = ("presets", "testing", "models", "metrics", "data", "cli", "inputs", "pipelines", "evaluation", "conditioning")
 
 __all__ = ["__version__", *_LAZY_NAMES]
 
@@ -98,11 +98,12 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
         ltx_conditioning,
         video_token_mask,
     )
-    from .critic import parse_rating
     from .data.datasets import SomethingSomethingV2, collate_clips
     from .data.synthetic import SyntheticMotion
     from .data.video import ClipTooShortError, VideoDecodeError, VideoInfo, read_video, video_info, write_video
-    from .evaluation import ClipFolder, EvaluationReport, Metric, evaluate, save_clip_folder
+    from .evaluation.evaluate import ClipFolder, EvaluationReport, Metric, evaluate, save_clip_folder
+    from .evaluation.probes import SpatialProbe, evaluate_spatial_probe, latent_alignment, train_spatial_probe
+    from .evaluation.statistics import Comparison, compare
     from .models.adapters import (
         AdapterOutput,
         BottleneckAdapter,
@@ -123,12 +124,11 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .models.layers import Attention, CrossAttentionBlock, FeedForward, SelfAttentionBlock
     from .models.lora_adapter import LoRAAdapter
     from .models.losses import cosine_loss, info_nce_loss, mse_loss, pixel_l1_loss
-    from .pipeline import ForesightPipeline, ForesightPipelineOutput
-    from .pipeline_events import Description, Done, Frames, Progress, TextDelta
+    from .pipelines.critic import parse_rating
+    from .pipelines.events import Description, Done, Frames, Progress, TextDelta
+    from .pipelines.foresight_pipeline import ForesightPipeline, ForesightPipelineOutput
     from .presets import PRESETS, Preset
     from .presets import build as build_preset
-    from .probes import SpatialProbe, evaluate_spatial_probe, latent_alignment, train_spatial_probe
-    from .statistics import Comparison, compare
 
 
 # `diffusers.DiffusionPipeline.from_pretrained` finds ForesightPipeline folders once this package is

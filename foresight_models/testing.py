@@ -397,7 +397,7 @@ def tiny_pipeline(
 
     ``text_encoder=False`` needs ``adapter=True`` (its tokens become the prompt embeddings).
     """
-    from .pipeline import ForesightPipeline
+    from .pipelines.foresight_pipeline import ForesightPipeline
 
     components: dict[str, object] = tiny_ltx_components(seed)
     if not text_encoder:

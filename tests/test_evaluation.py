@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from foresight_models.evaluation import METRICS, EvaluationReport, Metric, evaluate, save_clip_folder
-from foresight_models.statistics import Comparison, bootstrap_ci, compare
+from foresight_models.evaluation.statistics import Comparison, bootstrap_ci, compare
 
 
 def _linear_clips(n: int = 16, frames: int = 6, seed: int = 0) -> torch.Tensor:
@@ -198,7 +198,7 @@ def one_thread():
 
 
 def test_spatial_probe_learns_boxes_and_round_trips(tmp_path, one_thread):
-    from foresight_models.probes import SpatialProbe, evaluate_spatial_probe, train_spatial_probe
+    from foresight_models.evaluation.probes import SpatialProbe, evaluate_spatial_probe, train_spatial_probe
 
     g = torch.Generator().manual_seed(0)
     n = 80
@@ -221,8 +221,8 @@ def test_spatial_probe_learns_boxes_and_round_trips(tmp_path, one_thread):
 
 
 def test_latent_alignment():
+    from foresight_models.evaluation.probes import latent_alignment
     from foresight_models.metrics import linear_cka, recall_at_k
-    from foresight_models.probes import latent_alignment
 
     g = torch.Generator().manual_seed(3)
     x = torch.randn(50, 8, generator=g)

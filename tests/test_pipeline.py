@@ -16,9 +16,9 @@ import torch
 from PIL import Image
 
 from foresight_models import conditioning, testing
-from foresight_models.critic import parse_rating, rank_best_first
-from foresight_models.pipeline import ForesightPipeline, ForesightPipelineOutput
-from foresight_models.pipeline_events import Description, Done, Frames, Progress, TextDelta
+from foresight_models.pipelines.critic import parse_rating, rank_best_first
+from foresight_models.pipelines.events import Description, Done, Frames, Progress, TextDelta
+from foresight_models.pipelines.foresight_pipeline import ForesightPipeline, ForesightPipelineOutput
 
 # 9 frames of 32x32 in 2 steps; 4 new VLM tokens per answer.
 FAST = dict(height=32, width=32, num_frames=9, num_inference_steps=2, max_new_tokens=4, max_description_frames=4)
@@ -305,7 +305,7 @@ def test_plain_diffusers_loads_after_importing_the_package_only(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split()[-2:] == ["foresight_models.pipeline", "ForesightPipeline"]
+    assert result.stdout.split()[-2:] == ["foresight_models.pipelines.foresight_pipeline", "ForesightPipeline"]
 
 
 def test_registry_extends_a_lazy_module_once_and_keeps_its_own_lookup():

@@ -10,7 +10,7 @@ A stream is a sequence of these events, in the order the work happens:
 4. ``TextDelta(stage="description", index=i)`` and ``TextDelta(stage="rating", index=i)`` while the
    VLM describes and rates continuation ``i``; then ``Description(index=i)`` (none without a VLM or
    with ``output_type="latent"``);
-5. ``Done`` with the same :class:`~foresight_models.pipeline.ForesightPipelineOutput` that
+5. ``Done`` with the same :class:`~foresight_models.pipelines.ForesightPipelineOutput` that
    ``__call__`` returns for the same arguments.
 
 Each stage needs the previous one's result (the prompt conditions the video; the description is

@@ -21,8 +21,8 @@ from diffusers.configuration_utils import register_to_config
 from einops import repeat
 from torch import nn
 
-from ._validation import check_int
-from .metrics import (
+from .._validation import check_int
+from ..metrics import (
     box_average_precision,
     linear_cka,
     linear_probe_r2,
@@ -32,8 +32,8 @@ from .metrics import (
     recall_at_k,
     rsa_spearman,
 )
-from .metrics._checks import check_tensor
-from .models.layers import CrossAttentionBlock, SelfAttentionBlock
+from ..metrics._checks import check_tensor
+from ..models.layers import CrossAttentionBlock, SelfAttentionBlock
 
 __all__ = ["SpatialProbe", "evaluate_spatial_probe", "latent_alignment", "train_spatial_probe"]
 

@@ -57,7 +57,7 @@ def load_predictor(path: str | Path):
     if not config_file.is_file():
         raise FileNotFoundError(f"predictor folder {path} has no config.json (save it with save_pretrained)")
     class_name = json.loads(config_file.read_text()).get("_class_name")
-    if class_name not in foresight_models._LAZY_NAMES:
+    if class_name not in foresight_models.__all__:
         raise ValueError(f"{config_file} names class {class_name!r}, which is not a public foresight_models class")
     cls = getattr(foresight_models, class_name)
     if not hasattr(cls, "from_pretrained"):
@@ -74,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .evaluation import ClipFolder, Metric, evaluate
-    from .metrics import psnr
+    from ..evaluation import ClipFolder, Metric, evaluate
+    from ..metrics import psnr
 
     predictors = {}
     for spec in args.predictor:

@@ -22,7 +22,7 @@ from types import ModuleType
 __all__ = ["PIPELINE_NAMES", "install"]
 
 #: pipeline class name -> module that defines it
-PIPELINE_NAMES: dict[str, str] = {"ForesightPipeline": "foresight_models.pipeline"}
+PIPELINE_NAMES: dict[str, str] = {"ForesightPipeline": "foresight_models.pipelines.foresight_pipeline"}
 
 _INSTALL_LOCK = threading.Lock()
 

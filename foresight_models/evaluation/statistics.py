@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from ._validation import check_int
+from .._validation import check_int
 
 __all__ = ["Comparison", "bootstrap_ci", "compare"]
 

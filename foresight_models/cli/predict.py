@@ -85,10 +85,10 @@ def _contact_sheet(clips: list[list[Any]], max_columns: int = 9) -> Any:
 
 
 def _load_pipeline(args: argparse.Namespace, device: str, dtype: Any) -> Any:
-    from .pipeline import ForesightPipeline
+    from ..pipelines import ForesightPipeline
 
     if args.model == "tiny":
-        from .testing import tiny_pipeline_folder
+        from ..testing import tiny_pipeline_folder
 
         folder, local_only = tiny_pipeline_folder(), True
     else:
@@ -106,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from .data.video import write_video
-    from .pipeline_events import Description, Done, Frames, Progress, TextDelta
+    from ..data.video import write_video
+    from ..pipelines.events import Description, Done, Frames, Progress, TextDelta
 
     kind = "tiny" if args.model == "tiny" else "real"
     defaults = _DEFAULTS[kind]

@@ -28,8 +28,8 @@ from typing import Any, Literal
 
 import torch
 
-from . import metrics as M
-from ._validation import check_int
+from .. import metrics as M
+from .._validation import check_int
 from .statistics import Comparison, compare
 
 __all__ = [
@@ -104,7 +104,7 @@ def _resolve_metrics(metrics: Sequence[str | Metric] | Mapping[str, Callable[...
 
 
 def _baseline(name: str, value_range: tuple[float, float] | None) -> Callable[..., torch.Tensor]:
-    from .models.heads import CopyLastFrame, LinearExtrapolation
+    from ..models.heads import CopyLastFrame, LinearExtrapolation
 
     if name == "copy":
         return CopyLastFrame()

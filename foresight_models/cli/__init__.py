@@ -11,7 +11,9 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import __version__, cli_eval, cli_predict
+from .. import __version__
+from . import eval as cli_eval
+from . import predict as cli_predict
 
 __all__ = ["COMMANDS", "Command", "main"]
 
@@ -37,7 +39,7 @@ def _run_info(args: argparse.Namespace) -> int:
 
     import torch
 
-    from .presets import PRESETS
+    from ..presets import PRESETS
 
     def version(package: str) -> str:
         try:

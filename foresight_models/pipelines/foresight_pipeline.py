@@ -13,7 +13,7 @@ One call runs three stages:
    denoises ``num_continuations`` futures in one batch; with an ``adapter`` the context is also
    injected through :func:`foresight_models.conditioning.ltx_conditioning` while it runs;
 3. description: the VLM answers ``question`` about each predicted clip and, with several
-   continuations, rates each one (:data:`foresight_models.critic.RATING_PROMPT`); the outputs come
+   continuations, rates each one (:data:`foresight_models.pipelines.critic.RATING_PROMPT`); the outputs come
    back sorted best first.
 """
 
@@ -39,14 +39,14 @@ from transformers import TextStreamer
 # Importing our component modules puts them in ``sys.modules``, where diffusers resolves the module
 # paths that ``model_index.json`` records for them (``foresight_models/_diffusers_registry.py``, set up
 # by ``import foresight_models``, makes the ``ForesightPipeline`` name itself reachable).
-from . import conditioning as _conditioning
-from ._validation import check_int
+from .. import conditioning as _conditioning
+from .._validation import check_int
+from ..inputs import to_frames, to_pil_images
+from ..models import adapters as _adapters  # noqa: F401
+from ..models import fusion as _fusion  # noqa: F401
+from ..models.lora_adapter import LoRAAdapter
 from .critic import RATING_PROMPT, parse_rating, rank_best_first
-from .inputs import to_frames, to_pil_images
-from .models import adapters as _adapters  # noqa: F401
-from .models import fusion as _fusion  # noqa: F401
-from .models.lora_adapter import LoRAAdapter
-from .pipeline_events import Description, Done, ForesightEvent, Frames, Progress, TextDelta
+from .events import Description, Done, ForesightEvent, Frames, Progress, TextDelta
 
 __all__ = [
     "DEFAULT_QUESTION",
@@ -297,7 +297,7 @@ class ForesightPipeline(DiffusionPipeline):
             folder = cls.download(folder, **{k: kwargs[k] for k in hub if k in kwargs})
         if (cls.load_config(folder).get("fusion") or [None])[0] is None:
             return super().from_pretrained(folder, **kwargs)
-        from .models.fusion import HybridEncoder
+        from ..models.fusion import HybridEncoder
 
         pipe = super().from_pretrained(folder, fusion=None, **kwargs)
         fusion = HybridEncoder.from_pretrained(
@@ -443,7 +443,7 @@ class ForesightPipeline(DiffusionPipeline):
     def stream(self, image: Any, prompt: str | None = None, question: str = DEFAULT_QUESTION, **kwargs: Any):
         """Run ``__call__`` with the same arguments and yield its events as they happen.
 
-        Yields :class:`~foresight_models.pipeline_events.TextDelta` (VLM text as it is produced: the
+        Yields :class:`~foresight_models.pipelines.events.TextDelta` (VLM text as it is produced: the
         motion prompt first, before any frame exists), :class:`Progress` (denoising steps),
         :class:`Frames`, :class:`Description`, and last :class:`Done` carrying the same
         :class:`ForesightPipelineOutput` that ``__call__`` returns. The work runs in a background

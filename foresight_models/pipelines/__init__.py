@@ -1,0 +1,53 @@
+"""The foresight pipeline: video predicts, VLM describes.
+
+- :mod:`.foresight_pipeline`: :class:`ForesightPipeline` and its output dataclass.
+- :mod:`.events`: the events :meth:`ForesightPipeline.stream` yields.
+- :mod:`.critic`: the rating prompt and its parser (the VLM as critic of several continuations).
+- :mod:`.model_card`: the README written beside a saved pipeline.
+- :mod:`.diffusers_registry`: lets ``diffusers.DiffusionPipeline.from_pretrained`` find the pipeline class.
+
+Names are resolved lazily: importing this package imports neither diffusers nor transformers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_LAZY_NAMES: dict[str, str] = {
+    "ForesightPipeline": "foresight_pipeline",
+    "ForesightPipelineOutput": "foresight_pipeline",
+    "DEFAULT_QUESTION": "foresight_pipeline",
+    "MOTION_PROMPT_INSTRUCTION": "foresight_pipeline",
+    "TextDelta": "events",
+    "Progress": "events",
+    "Frames": "events",
+    "Description": "events",
+    "Done": "events",
+    "ForesightEvent": "events",
+    "RATING_PROMPT": "critic",
+    "parse_rating": "critic",
+    "rank_best_first": "critic",
+    "write_model_card": "model_card",
+}
+
+__all__ = list(_LAZY_NAMES)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .critic import RATING_PROMPT, parse_rating, rank_best_first
+    from .events import Description, Done, ForesightEvent, Frames, Progress, TextDelta
+    from .foresight_pipeline import (
+        DEFAULT_QUESTION,
+        MOTION_PROMPT_INSTRUCTION,
+        ForesightPipeline,
+        ForesightPipelineOutput,
+    )
+    from .model_card import write_model_card
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY_NAMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,11 +1,11 @@
 """Probes that measure what frozen features contain.
 
 - :class:`SpatialProbe`: a small DETR-style box head trained on frozen tokens with Hungarian matching;
-  :func:`train_spatial_probe` fits it, :func:`evaluate_spatial_probe` reports matched box IoU and mAP@0.5
-  (the research's spatial IoU: VLM tokens 0.559, DINOv2 + VLM fusion 0.837).
+  :func:`train_spatial_probe` fits it, :func:`evaluate_spatial_probe` reports matched box IoU and mAP@0.5.
 - :func:`latent_alignment`: CKA, linear-probe R², RSA Spearman and neighbourhood recall@k between two
-  encoders' features of the same inputs (VLM vs video latents: CKA 0.687, R² 0.510, Spearman 0.684,
-  recall@10 0.258).
+  encoders' features of the same inputs.
+
+The values these probes gave in the study behind this package are in ``docs/research.md``.
 
 Boxes are ``(x0, y0, x1, y1)`` normalised to ``[0, 1]``.
 """

@@ -228,6 +228,12 @@ def test_spatial_probe_learns_boxes_and_round_trips(tmp_path, one_thread):
         torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="one \\(k, 4\\) tensor per sample"):
         train_spatial_probe(features[train], list(boxes[:3]), steps=1)
+    with pytest.raises(ValueError, match="steps: expected an int >= 1, got 0"):
+        train_spatial_probe(features[train], list(boxes[train]), steps=0)
+    with pytest.raises(ValueError, match="lr: expected a finite number > 0.0, got -0.1"):
+        train_spatial_probe(features[train], list(boxes[train]), lr=-0.1)
+    with pytest.raises(ValueError, match="iou_threshold"):
+        evaluate_spatial_probe(probe, features[test], list(boxes[test]), iou_threshold=1.5)
 
 
 def test_latent_alignment():

@@ -21,7 +21,7 @@ from diffusers.configuration_utils import register_to_config
 from einops import repeat
 from torch import nn
 
-from .._validation import check_int
+from .._validation import check_int, check_probability, check_real
 from ..metrics import (
     box_average_precision,
     linear_cka,
@@ -161,7 +161,10 @@ def train_spatial_probe(
     """
     features = check_tensor("features", features, ndim=3)
     targets = _check_targets(boxes, features.shape[0])
-    generator = torch.Generator().manual_seed(seed)
+    steps = check_int(steps, "steps")
+    lr = check_real(lr, "lr", minimum=0.0, min_inclusive=False)
+    batch_size = check_int(batch_size, "batch_size")
+    generator = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
     if probe is None:
         most = max(t.shape[0] for t in targets)
         probe_kwargs.setdefault("num_queries", max(most, 1) + 2)
@@ -194,6 +197,7 @@ def evaluate_spatial_probe(
     """
     features = check_tensor("features", features, ndim=3)
     targets = _check_targets(boxes, features.shape[0])
+    iou_threshold = check_probability(iou_threshold, "iou_threshold", allow_one=True)
     predicted, logits = probe(features)
     scores = logits.sigmoid()
     ious = []

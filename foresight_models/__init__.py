@@ -73,13 +73,13 @@ _LAZY_NAMES: dict[str, str] = {
     "ltx_conditioning": "foresight_models.conditioning",
     "video_token_mask": "foresight_models.conditioning",
     # evaluation: predictors vs baselines, paired statistics, probes
-    "ClipFolder": "foresight_models.evaluation.evaluate",
+    "ClipFolder": "foresight_models.evaluation.clip_folder",
     "Comparison": "foresight_models.evaluation.statistics",
-    "EvaluationReport": "foresight_models.evaluation.evaluate",
-    "Metric": "foresight_models.evaluation.evaluate",
+    "EvaluationReport": "foresight_models.evaluation.report",
+    "Metric": "foresight_models.evaluation.metric",
     "compare": "foresight_models.evaluation.statistics",
     "evaluate": "foresight_models.evaluation.evaluate",
-    "save_clip_folder": "foresight_models.evaluation.evaluate",
+    "save_clip_folder": "foresight_models.evaluation.clip_folder",
     "SpatialProbe": "foresight_models.evaluation.probes",
     "evaluate_spatial_probe": "foresight_models.evaluation.probes",
     "latent_alignment": "foresight_models.evaluation.probes",
@@ -101,8 +101,11 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .data.datasets import SomethingSomethingV2, collate_clips
     from .data.synthetic import SyntheticMotion
     from .data.video import ClipTooShortError, VideoDecodeError, VideoInfo, read_video, video_info, write_video
-    from .evaluation.evaluate import ClipFolder, EvaluationReport, Metric, evaluate, save_clip_folder
+    from .evaluation.clip_folder import ClipFolder, save_clip_folder
+    from .evaluation.evaluate import evaluate
+    from .evaluation.metric import Metric
     from .evaluation.probes import SpatialProbe, evaluate_spatial_probe, latent_alignment, train_spatial_probe
+    from .evaluation.report import EvaluationReport
     from .evaluation.statistics import Comparison, compare
     from .models.adapters import (
         AdapterOutput,

@@ -138,8 +138,14 @@ def test_bad_arguments_are_rejected(clean_root, tmp_path):
         SomethingSomethingV2(clean_root, window="end")
     with pytest.raises(ValueError, match="context_frames"):
         SomethingSomethingV2(clean_root, context_frames=0)
-    with pytest.raises(ValueError, match="size"):
+    with pytest.raises(TypeError, match="size"):
         SomethingSomethingV2(clean_root, size=(32,))
+    with pytest.raises(ValueError, match="size"):
+        SomethingSomethingV2(clean_root, size=(32, 0))
+    with pytest.raises(TypeError, match="context_frames"):
+        SomethingSomethingV2(clean_root, context_frames=2.0)
+    with pytest.raises(TypeError, match="index"):
+        SomethingSomethingV2(clean_root)["0"]
     with pytest.raises(FileNotFoundError, match="validation label file"):
         SomethingSomethingV2(clean_root, "validation")
     (tmp_path / "something-something-v2-train.json").write_text(json.dumps([{"id": "1"}]))
@@ -154,3 +160,58 @@ def test_collate_stacks_tensors_and_lists_the_rest():
     assert batch["x"].shape == (2, 2, 3) and batch["s"] == ["a", "b"] and torch.equal(batch["n"], torch.tensor([1, 2]))
     with pytest.raises(ValueError, match="empty"):
         collate_clips([])
+
+
+def _label_root(tmp_path, clean_root, extra: list) -> tuple:
+    """A copy of the clean layout whose label file lists the clean records plus ``extra``."""
+    root = tmp_path / "ssv2"
+    shutil.copytree(clean_root, root)
+    labels = root / "labels" / "something-something-v2-train.json"
+    records = json.loads(labels.read_text())
+    labels.write_text(json.dumps([*records, *extra]))
+    return root, records
+
+
+@pytest.mark.parametrize(
+    "placeholders,shown",
+    [("red cube", "'red cube' (str)"), (None, "None (NoneType)"), ([1, "x"], "[1, 'x'] (list)")],
+)
+def test_placeholders_must_be_a_list_of_strings(tmp_path, clean_root, placeholders, shown):
+    record = {"id": "0", "label": "a", "template": "Moving [something]", "placeholders": placeholders}
+    root, records = _label_root(tmp_path, clean_root, [{**record, "id": "777"}])
+    with pytest.raises(ValueError, match="record 6 .* has placeholders") as info:
+        SomethingSomethingV2(root, size=SIZE, context_frames=2, future_frames=2)
+    assert shown in str(info.value) and "expected a list of str" in str(info.value)
+    # skip: the record is counted as skipped and never returned, whatever its video
+    dataset = SomethingSomethingV2(root, size=SIZE, context_frames=2, future_frames=2, on_error="skip")
+    assert dataset.num_skipped == 1 and dataset.skipped_ids == ["777"]
+    assert "placeholders" in dataset.skip_reasons["777"]
+    assert dataset[6]["id"] == records[0]["id"]  # falls through to the next good clip
+    assert all(isinstance(p, str) for i in range(len(dataset)) for p in dataset[i]["placeholders"])
+
+
+@pytest.mark.parametrize("bad_id", ["../outside", "/abs/outside", "..", "sub/0", ""])
+def test_ids_only_name_files_inside_the_video_folder(tmp_path, clean_root, bad_id):
+    outside = tmp_path / "outside.webm"
+    shutil.copy(clean_root / "20bn-something-something-v2" / "0.webm", outside)
+    if bad_id == "/abs/outside":
+        bad_id = str(tmp_path / "outside")
+    root, _ = _label_root(tmp_path, clean_root, [{"id": bad_id, "label": "a", "template": "a", "placeholders": []}])
+    # "../outside" from the video folder is tmp_path/ssv2/outside.webm: put a readable clip there too
+    shutil.copy(outside, root / "outside.webm")
+    with pytest.raises(ValueError, match="not a plain file name") as info:
+        SomethingSomethingV2(root, size=SIZE, context_frames=2, future_frames=2)
+    assert repr(bad_id) in str(info.value)
+    dataset = SomethingSomethingV2(root, size=SIZE, context_frames=2, future_frames=2, on_error="skip")
+    assert dataset.skipped_ids == [bad_id]
+    assert [dataset[i]["id"] for i in range(len(dataset))] == [str(i) for i in range(6)] + ["0"]
+
+
+def test_invalid_records_are_named_with_their_field(tmp_path, clean_root):
+    root, _ = _label_root(tmp_path, clean_root, [{"id": True, "label": "a", "template": "a", "placeholders": []}])
+    with pytest.raises(ValueError, match=r"record 6 .*has id True \(bool\)"):
+        SomethingSomethingV2(root)
+    root2, _ = _label_root(tmp_path / "2", clean_root, ["just a string"])
+    with pytest.raises(ValueError, match="record 6 .*is a str, not a record"):
+        SomethingSomethingV2(root2)
+    assert SomethingSomethingV2(root2, on_error="skip").skipped_ids == ["<record 6>"]

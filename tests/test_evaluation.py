@@ -131,18 +131,28 @@ def test_evaluate_bad_input():
         evaluate({}, data, metrics=("fid",))
     with pytest.raises(ValueError, match="clash"):
         evaluate({"copy": lambda c, horizon: c[:, -1]}, data)
-    with pytest.raises(ValueError, match="horizons must be integers in"):
+    with pytest.raises(ValueError, match=r"horizons\[0\].*in \[1, 3\], got 4"):
         evaluate({}, data, horizons=[4])
+    with pytest.raises(TypeError, match=r"horizons\[1\].*got 1.5"):
+        evaluate({}, data, horizons=[1, 1.5])
+    with pytest.raises(ValueError, match="horizons: expected at least one"):
+        evaluate({}, data, horizons=[])
     with pytest.raises(ValueError, match=r"returned \(3, 3, 12\) at horizon 1"):
         evaluate({"bad": lambda c, horizon: c[:, -1, :, :, 0]}, data)
     with pytest.raises(ValueError, match="metric 'pixel_l1' failed on the predictions of 'wild'"):
         evaluate({"wild": lambda c, horizon: c[:, -1] * 5}, data, metrics=("pixel_l1",))
-    with pytest.raises(ValueError, match="unknown baseline"):
+    with pytest.raises(ValueError, match="baselines: expected one of 'copy', 'extrapolate', got 'mean'"):
         evaluate({}, data, baselines=("mean",))
+    with pytest.raises(TypeError, match="batch_size"):
+        evaluate({}, data, batch_size=2.0)
     with pytest.raises(ValueError, match=r"dataset future values lie in \[1.5, 1.5\], outside value_range"):
         evaluate({}, [{"context": torch.zeros(2, 3, 12, 12), "future": torch.full((2, 3, 12, 12), 1.5)}])
-    with pytest.raises(ValueError, match="value_range must be None or"):
+    with pytest.raises(ValueError, match=r"value_range: expected low < high, got \(1.0, 0.0\)"):
         evaluate({}, data, value_range=(1.0, 0.0))
+    with pytest.raises(TypeError, match=r"value_range\[1\] \(high\).*'1'"):
+        evaluate({}, data, value_range=(0.0, "1"))
+    with pytest.raises(TypeError, match="value_range: expected None or a"):
+        evaluate({}, data, value_range=1.0)
 
 
 def test_psnr_of_exact_predictions_fails_early_or_is_capped_explicitly():
@@ -218,6 +228,12 @@ def test_spatial_probe_learns_boxes_and_round_trips(tmp_path, one_thread):
         torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="one \\(k, 4\\) tensor per sample"):
         train_spatial_probe(features[train], list(boxes[:3]), steps=1)
+    with pytest.raises(ValueError, match="steps: expected an int >= 1, got 0"):
+        train_spatial_probe(features[train], list(boxes[train]), steps=0)
+    with pytest.raises(ValueError, match="lr: expected a finite number > 0.0, got -0.1"):
+        train_spatial_probe(features[train], list(boxes[train]), lr=-0.1)
+    with pytest.raises(ValueError, match="iou_threshold"):
+        evaluate_spatial_probe(probe, features[test], list(boxes[test]), iou_threshold=1.5)
 
 
 def test_latent_alignment():
@@ -291,3 +307,28 @@ def test_cli_eval_psnr_cap(tmp_path, capsys):
     assert main([*argv, "--psnr-max-db", "100", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["model"] == "extrapolate" and row["value"] == row["copy"] == 100.0 and row["p"] == 1.0
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_cli_eval_names_a_corrupt_clip_file(tmp_path, capsys, damage):
+    from foresight_models.cli import main
+
+    clips = tmp_path / "clips"
+    save_clip_folder([{"context": torch.rand(2, 3, 12, 12), "future": torch.rand(2, 3, 12, 12)}] * 3, clips)
+    bad = clips / "000001.safetensors"
+    data = bad.read_bytes()
+    bad.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"not a safetensors file")
+    assert main(["eval", str(clips), "--baselines", "copy", "extrapolate"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("foresight eval: error: clip file") and "000001.safetensors" in error
+    assert error.count("\n") == 1  # one line, no traceback
+
+
+def test_cli_eval_refuses_a_predictor_name_given_twice(tmp_path, capsys):
+    from foresight_models.cli import main
+
+    save_clip_folder([{"context": torch.rand(2, 3, 12, 12), "future": torch.rand(2, 3, 12, 12)}] * 2, tmp_path / "c")
+    argv = ["eval", str(tmp_path / "c"), "--predictor", "h=first/path", "--predictor", "h=second/path"]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert "--predictor" in error and "'h' is given twice" in error and "first/path" in error

@@ -58,3 +58,32 @@ def test_console_script_is_installed():
 def test_cli_without_command_prints_help_and_fails(capsys):
     assert main([]) == 2
     assert "usage: foresight" in capsys.readouterr().out
+
+
+def test_every_command_lives_in_its_own_module():
+    from foresight_models.cli import COMMANDS
+
+    assert list(COMMANDS) == ["info", "predict", "eval"]
+    for name, command in COMMANDS.items():
+        assert command.name == name
+        assert command.run.__module__ == command.add_arguments.__module__ == f"foresight_models.cli.{name}"
+
+
+@pytest.mark.parametrize(
+    "name,module",
+    [
+        ("evaluate", "evaluate"),
+        ("Metric", "metric"),
+        ("EvaluationReport", "report"),
+        ("ClipFolder", "clip_folder"),
+        ("save_clip_folder", "clip_folder"),
+        ("compare", "statistics"),
+    ],
+)
+def test_evaluation_names_resolve_to_one_object_everywhere(name, module):
+    import importlib
+
+    from foresight_models import evaluation
+
+    defining = importlib.import_module(f"foresight_models.evaluation.{module}")
+    assert getattr(foresight_models, name) is getattr(evaluation, name) is getattr(defining, name)

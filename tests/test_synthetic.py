@@ -126,8 +126,14 @@ def test_bad_arguments_are_rejected(tmp_path):
         SyntheticMotion(2, frames=1)
     with pytest.raises(ValueError, match="size"):
         SyntheticMotion(2, size=8)
-    with pytest.raises(ValueError, match="actions"):
-        SyntheticMotion(2, actions=["dance"])
+    with pytest.raises(ValueError, match=r"actions\[1\]: expected one of .*got 'dance'"):
+        SyntheticMotion(2, actions=["fall", "dance"])
+    with pytest.raises(TypeError, match="actions"):
+        SyntheticMotion(2, actions="fall")
+    with pytest.raises(TypeError, match="size"):
+        SyntheticMotion(2, size=(32, 32, 3))
+    with pytest.raises(TypeError, match="index"):
+        SyntheticMotion(2)[0.0]
     with pytest.raises(IndexError, match="out of range"):
         SyntheticMotion(2)[2]
     with pytest.raises(ValueError, match="split"):

@@ -1,7 +1,5 @@
 """Every tiny builder gives a real upstream model that runs forward on CPU with the expected shapes."""
 
-import time
-
 import pytest
 import torch
 from PIL import Image
@@ -118,9 +116,9 @@ def test_builders_are_deterministic_and_do_not_touch_global_rng(builder):
     assert any(not torch.equal(a, b) for a, b in zip(first.state_dict().values(), other.state_dict().values()))
 
 
-def test_builders_are_fast():
-    testing.tiny_qwen2_5_vl()  # first call pays the imports
-    start = time.perf_counter()
-    for builder in (testing.tiny_qwen2_5_vl, testing.tiny_ltx_vae, testing.tiny_ltx_transformer, testing.tiny_dinov2):
-        builder()
-    assert time.perf_counter() - start < 2.0
+@pytest.mark.parametrize(
+    "builder", [testing.tiny_qwen2_5_vl, testing.tiny_ltx_vae, testing.tiny_ltx_transformer, testing.tiny_dinov2]
+)
+def test_builders_are_tiny(builder):
+    # What keeps them fast is their size; a wall-clock bound would fail on a loaded machine.
+    assert sum(p.numel() for p in builder().parameters()) < 250_000

@@ -77,12 +77,15 @@ def _run(args: argparse.Namespace) -> int:
     from ..evaluation import ClipFolder, Metric, evaluate
     from ..metrics import psnr
 
-    predictors = {}
+    specs: dict[str, str] = {}
     for spec in args.predictor:
         name, sep, path = spec.partition("=")
         if not sep or not name or not path:
-            raise ValueError(f"--predictor expects NAME=PATH, got {spec!r}")
-        predictors[name] = load_predictor(path)
+            raise ValueError(f"--predictor: expected NAME=PATH, got {spec!r}")
+        if name in specs:
+            raise ValueError(f"--predictor: the name {name!r} is given twice ({specs[name]!r} and {path!r}); names must be unique")
+        specs[name] = path
+    predictors = {name: load_predictor(path) for name, path in specs.items()}
     metrics = list(args.metrics)
     if args.psnr_max_db is not None:
         if "psnr" not in metrics:

@@ -4,26 +4,49 @@ Writes into ``--out``: ``prediction.mp4`` (the best continuation), ``contact_she
 frames per continuation, best first), ``description.txt`` and ``result.json`` (prompt, question,
 descriptions, scores, seed, sizes, files). With ``--continuations N > 1`` the other clips are
 written as ``continuation_<rank>.mp4``.
+
+``--out`` always holds one complete run: the files are written into a temporary folder next to it
+(``.<name>.partial-*``) and moved into place only when all of them are written. An existing
+non-empty ``--out`` is refused unless ``--overwrite`` is given, which replaces it whole; if the new
+run fails or is interrupted, the previous one stays as it was.
+
+Every argument is checked before the model is loaded; a mistake prints one line
+``foresight predict: error: ...`` and exits with status 2 (``--debug`` shows the traceback).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import errno
 import json
 import math
 import os
+import shutil
+import signal
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_arguments", "run"]
+from .._validation import check_int, check_real
+
+__all__ = ["Settings", "add_arguments", "check_arguments", "check_memory", "estimate_memory_bytes", "run"]
 
 #: Defaults per model kind: the tiny offline model runs in seconds on a CPU; real checkpoints use LTX's sizes.
 _DEFAULTS = {
     "tiny": {"height": 64, "width": 64, "num_frames": 17, "steps": 4, "max_new_tokens": 24},
     "real": {"height": 512, "width": 704, "num_frames": 121, "steps": 50, "max_new_tokens": 128},
 }
+
+#: Errors that mean the command was used wrongly (bad argument, missing file, unloadable model folder):
+#: reported on one line with exit status 2. Anything else is a bug and keeps its traceback.
+_USAGE_ERRORS = (ValueError, TypeError, OSError)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,32 +65,248 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a ForesightPipeline folder or Hub id, or 'tiny' (random-weight tiny pipeline, offline; the default)",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing non-empty --out whole (refused without it)"
+    )
     parser.add_argument("--height", type=int, default=None, help="video height, multiple of 32")
     parser.add_argument("--width", type=int, default=None, help="video width, multiple of 32")
     parser.add_argument("--num-frames", type=int, default=None, help="video frames, 8k + 1")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps")
     parser.add_argument("--guidance-scale", type=float, default=3.0, help="classifier-free guidance scale")
     parser.add_argument("--continuations", type=int, default=1, help="futures to generate and rank (>= 1)")
-    parser.add_argument("--seed", type=int, default=0, help="noise seed")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed, in [0, 2**64)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="VLM tokens per answer")
     parser.add_argument("--fps", type=float, default=25.0, help="frame rate of the written video")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None, help="weights dtype")
     parser.add_argument("--cpu-offload", action="store_true", help="enable model CPU offload (needs an accelerator)")
     parser.add_argument("--local-files-only", action="store_true", help="never download (implied for 'tiny')")
+    parser.add_argument(
+        "--no-memory-check",
+        action="store_true",
+        help="skip the estimate that refuses sizes whose video would not fit in the available memory",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of every error")
 
 
-def _load_images(paths: list[str]) -> list[Any]:
-    from PIL import Image
+# --------------------------------------------------------------------------- checks before loading
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The checked values of one ``foresight predict`` call (defaults filled in for the model kind)."""
+
+    height: int
+    width: int
+    num_frames: int
+    steps: int
+    max_new_tokens: int
+    continuations: int
+    seed: int
+    guidance_scale: float
+    fps: float  # the rate the video files store (see ``foresight_models.data.frame_rate``)
+    device: str
+    out: Path
+
+
+def estimate_memory_bytes(*, num_continuations: int, num_frames: int, height: int, width: int) -> int:
+    """A lower bound of the memory one call needs, in bytes: the decoded videos, with headroom.
+
+    The decoded float32 videos take ``num_continuations * num_frames * 3 * height * width * 4`` bytes;
+    the VAE's activations while decoding them and the uint8 / PIL copies made for writing need at
+    least as much again several times over, hence the factor 4. Weights are not counted, so a call
+    this estimate allows can still run out of memory; one it refuses would certainly not fit.
+    """
+    return 4 * num_continuations * num_frames * 3 * height * width * 4
+
+
+def available_memory_bytes() -> int | None:
+    """Physical memory available now (``None`` where the system does not say)."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(
+    *, num_continuations: int, num_frames: int, height: int, width: int, available: int | None = None
+) -> None:
+    """Refuse a call whose :func:`estimate_memory_bytes` exceeds ``available`` (default: the memory free now).
+
+    Raises:
+        ValueError: the estimate does not fit (the message names the flags that set the size).
+    """
+    available = available_memory_bytes() if available is None else available
+    needed = estimate_memory_bytes(num_continuations=num_continuations, num_frames=num_frames, height=height, width=width)
+    if available is not None and needed > available:
+        raise ValueError(
+            f"--height {height} --width {width} --num-frames {num_frames} --continuations {num_continuations}: the "
+            f"videos alone need an estimated {needed / 2**30:.1f} GiB but {available / 2**30:.1f} GiB of memory is "
+            "available; lower these values, or pass --no-memory-check to try anyway"
+        )
+
+
+def _check_images(paths: list[str]) -> list[Any]:
+    from PIL import Image, UnidentifiedImageError
 
     images = []
     for path in paths:
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"--image: {path!r} is a directory; expected an image file (png, jpg, ...)")
         if not os.path.isfile(path):
             raise FileNotFoundError(f"--image: no such file: {path!r}")
-        with Image.open(path) as image:
-            images.append(image.convert("RGB"))
+        try:
+            with Image.open(path) as image:
+                images.append(image.convert("RGB"))
+        except (UnidentifiedImageError, OSError) as error:
+            raise ValueError(f"--image: {path!r} is not an image file Pillow can read ({error})") from error
     return images
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out: {str(out)!r} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(
+            f"--out: {str(out)!r} already holds files (an earlier run?); pass --overwrite to replace it whole, "
+            "or choose another folder"
+        )
+    parent = out.absolute().parent
+    if parent.exists() and not parent.is_dir():
+        raise NotADirectoryError(f"--out: {str(parent)!r} is not a folder")
+
+
+def _check_model(model: str) -> None:
+    if model == "tiny":
+        return
+    path = Path(model).expanduser()
+    if path.exists():
+        if not (path / "model_index.json").is_file():
+            raise FileNotFoundError(f"--model: {model!r} is not a ForesightPipeline folder (it has no model_index.json)")
+    elif model.startswith(("/", ".", "~")) or model.endswith("/") or model.count("/") > 1:
+        raise FileNotFoundError(f"--model: no such folder: {model!r} (a Hub id looks like 'organisation/name')")
+
+
+def _check_device(device: str | None, cpu_offload: bool) -> str:
+    import torch
+
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError) as error:
+        raise ValueError(f"--device: {device!r} is not a torch device ({error})") from error
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device: {device!r} asks for CUDA, which this torch cannot use")
+    if cpu_offload and kind == "cpu":
+        raise ValueError("--cpu-offload: moves weights between the CPU and an accelerator; pass --device cuda (or mps)")
+    return device
+
+
+def check_arguments(args: argparse.Namespace) -> tuple[Settings, list[Any]]:
+    """Check every argument of ``foresight predict`` without loading the model.
+
+    Returns:
+        The checked :class:`Settings` and the context images (RGB PIL images).
+
+    Raises:
+        ValueError, TypeError, OSError (``FileNotFoundError``, ``IsADirectoryError``, ...): a wrong
+        argument; the message starts with the flag.
+    """
+    from ..data.video import frame_rate
+
+    defaults = _DEFAULTS["tiny" if args.model == "tiny" else "real"]
+
+    def value(name: str) -> Any:
+        given = getattr(args, name)
+        return defaults[name] if given is None else given
+
+    height, width = value("height"), value("width")
+    for flag, side in (("--height", height), ("--width", width)):
+        check_int(side, flag, minimum=32)
+        if side % 32:
+            raise ValueError(f"{flag}: LTX-Video needs a multiple of 32, got {side}")
+    num_frames = check_int(value("num_frames"), "--num-frames")
+    if num_frames % 8 != 1:
+        raise ValueError(f"--num-frames: LTX-Video needs 8k + 1 frames (9, 17, ..., 121, ...), got {num_frames}")
+    settings = Settings(
+        height=height,
+        width=width,
+        num_frames=num_frames,
+        steps=check_int(value("steps"), "--steps"),
+        max_new_tokens=check_int(value("max_new_tokens"), "--max-new-tokens"),
+        continuations=check_int(args.continuations, "--continuations"),
+        seed=check_int(args.seed, "--seed", minimum=0, maximum=2**64 - 1),
+        guidance_scale=check_real(args.guidance_scale, "--guidance-scale", minimum=0.0),
+        fps=float(frame_rate(args.fps, name="--fps")),
+        device=_check_device(args.device, args.cpu_offload),
+        out=Path(args.out),
+    )
+    images = _check_images(args.image)
+    _check_out(settings.out, args.overwrite)
+    _check_model(args.model)
+    if not args.no_memory_check:
+        check_memory(num_continuations=settings.continuations, num_frames=num_frames, height=height, width=width)
+    return settings, images
+
+
+# --------------------------------------------------------------------------- one complete run in --out
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two folders' names, atomically where the system can (Linux ``renameat2(RENAME_EXCHANGE)``)."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None) if os.name == "posix" else None
+    if renameat2 is not None:
+        at_fdcwd, rename_exchange = -100, 2
+        if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+            raise OSError(code, os.strerror(code), str(b))
+    # Without an atomic exchange both folders stay complete at every moment, under one name or another.
+    spare = Path(tempfile.mkdtemp(prefix=f".{b.name}.previous-", dir=b.parent))
+    spare.rmdir()
+    os.rename(b, spare)
+    os.rename(a, b)
+    os.rename(spare, a)
+
+
+@contextlib.contextmanager
+def _staged_run(out: Path, overwrite: bool) -> Iterator[Path]:
+    """Yield a temporary folder next to ``out``; on success it becomes ``out``, on any failure it is removed."""
+    out = out.absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        yield staging
+        _check_out(out, overwrite)  # again: another process may have written there meanwhile
+        if out.is_dir() and any(out.iterdir()):
+            _exchange(staging, out)  # staging now holds the previous run, removed below
+        else:
+            os.replace(staging, out)  # replaces a missing or empty folder
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into ``SystemExit`` while the run is written, so that its clean-up runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# --------------------------------------------------------------------------- the command
 
 
 def _contact_sheet(clips: list[list[Any]], max_columns: int = 9) -> Any:
@@ -84,9 +323,12 @@ def _contact_sheet(clips: list[list[Any]], max_columns: int = 9) -> Any:
     return sheet
 
 
-def _load_pipeline(args: argparse.Namespace, device: str, dtype: Any) -> Any:
+def _load_pipeline(args: argparse.Namespace, device: str) -> Any:
+    import torch
+
     from ..pipelines import ForesightPipeline
 
+    dtype = getattr(torch, args.dtype) if args.dtype else None
     if args.model == "tiny":
         from ..testing import tiny_pipeline_folder
 
@@ -103,30 +345,37 @@ def _load_pipeline(args: argparse.Namespace, device: str, dtype: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    try:
+        settings, images = check_arguments(args)
+    except _USAGE_ERRORS as error:
+        return _usage_error(args, error)
+    start = time.perf_counter()
+    try:
+        pipe = _load_pipeline(args, settings.device)
+    except _USAGE_ERRORS as error:
+        return _usage_error(args, error, prefix=f"--model: cannot load {args.model!r}: ")
+    result = _generate(args, settings, pipe, images)
+    try:
+        with _sigterm_raises(), _staged_run(settings.out, args.overwrite) as staging:
+            description = _write_run(args, settings, result, staging, seconds=time.perf_counter() - start)
+    except OSError as error:  # disk full, permissions, another run that took --out meanwhile
+        return _usage_error(args, error, prefix="--out: the run was not written: ")
+    print(f"prediction written to {settings.out} (prompt: {result.prompt!r})")
+    print(f"description: {description}")
+    return 0
+
+
+def _usage_error(args: argparse.Namespace, error: BaseException, prefix: str = "") -> int:
+    if args.debug:
+        raise error
+    print(f"foresight predict: error: {prefix}{error}", file=sys.stderr)
+    return 2
+
+
+def _generate(args: argparse.Namespace, settings: Settings, pipe: Any, images: list[Any]) -> Any:
     from tqdm.auto import tqdm
 
-    from ..data.video import write_video
-    from ..pipelines.events import Description, Done, Frames, Progress, TextDelta
-
-    kind = "tiny" if args.model == "tiny" else "real"
-    defaults = _DEFAULTS[kind]
-    # an explicit value, even an invalid one such as 0, goes to the pipeline, which names what is allowed
-    height = defaults["height"] if args.height is None else args.height
-    width = defaults["width"] if args.width is None else args.width
-    num_frames = defaults["num_frames"] if args.num_frames is None else args.num_frames
-    steps = defaults["steps"] if args.steps is None else args.steps
-    max_new_tokens = defaults["max_new_tokens"] if args.max_new_tokens is None else args.max_new_tokens
-    if args.fps <= 0:
-        raise ValueError(f"--fps: expected a positive frame rate, got {args.fps}")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = getattr(torch, args.dtype) if args.dtype else None
-
-    images = _load_images(args.image)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    pipe = _load_pipeline(args, device, dtype)
+    from ..pipelines.events import Done, Progress, TextDelta
 
     bars: dict[str, Any] = {}
 
@@ -136,41 +385,47 @@ def run(args: argparse.Namespace) -> int:
         return bars[key]
 
     result = None
-    for event in pipe.stream(
-        images,
-        prompt=args.prompt,
-        question=args.question,
-        height=height,
-        width=width,
-        num_frames=num_frames,
-        num_inference_steps=steps,
-        guidance_scale=args.guidance_scale,
-        num_continuations=args.continuations,
-        seed=args.seed,
-        max_new_tokens=max_new_tokens,
-        output_type="pil",
-    ):
-        if isinstance(event, TextDelta):
-            label = event.stage if event.index is None else f"{event.stage} {event.index}"
-            bar(label, desc=label, unit="piece").update(1)
-        elif isinstance(event, Progress):
-            bar("denoise", desc="denoising", total=event.total, unit="step").update(1)
-        elif isinstance(event, (Frames, Description)):
-            pass
-        elif isinstance(event, Done):
-            result = event.output
-    for progress in bars.values():
-        progress.close()
+    try:
+        for event in pipe.stream(
+            images,
+            prompt=args.prompt,
+            question=args.question,
+            height=settings.height,
+            width=settings.width,
+            num_frames=settings.num_frames,
+            num_inference_steps=settings.steps,
+            guidance_scale=settings.guidance_scale,
+            num_continuations=settings.continuations,
+            seed=settings.seed,
+            max_new_tokens=settings.max_new_tokens,
+            output_type="pil",
+        ):
+            if isinstance(event, TextDelta):
+                label = event.stage if event.index is None else f"{event.stage} {event.index}"
+                bar(label, desc=label, unit="piece").update(1)
+            elif isinstance(event, Progress):
+                bar("denoise", desc="denoising", total=event.total, unit="step").update(1)
+            elif isinstance(event, Done):
+                result = event.output
+    finally:
+        for progress in bars.values():
+            progress.close()
+    return result
+
+
+def _write_run(args: argparse.Namespace, settings: Settings, result: Any, folder: Path, *, seconds: float) -> str:
+    """Write the run's files into ``folder``; returns the best continuation's description."""
+    from ..data.video import write_video
 
     files = {"video": "prediction.mp4", "contact_sheet": "contact_sheet.png", "description": "description.txt"}
-    write_video(result.frames[0], out / files["video"], args.fps)
+    write_video(result.frames[0], folder / files["video"], settings.fps)
     for rank, clip in enumerate(result.frames[1:], start=1):
         name = f"continuation_{rank}.mp4"
-        write_video(clip, out / name, args.fps)
+        write_video(clip, folder / name, settings.fps)
         files[f"continuation_{rank}"] = name
-    _contact_sheet(result.frames).save(out / files["contact_sheet"])
+    _contact_sheet(result.frames).save(folder / files["contact_sheet"])
     description = result.description[0] if result.description else ""
-    (out / files["description"]).write_text(description + "\n", encoding="utf-8")
+    (folder / files["description"]).write_text(description + "\n", encoding="utf-8")
     record = {
         "model": args.model,
         "images": [os.path.abspath(path) for path in args.image],
@@ -181,17 +436,15 @@ def run(args: argparse.Namespace) -> int:
         "ratings": result.ratings,
         "order": result.order,
         "seed": result.seed,
-        "height": height,
-        "width": width,
-        "num_frames": num_frames,
-        "num_inference_steps": steps,
-        "guidance_scale": args.guidance_scale,
-        "fps": args.fps,
-        "device": device,
-        "seconds": round(time.perf_counter() - start, 3),
+        "height": settings.height,
+        "width": settings.width,
+        "num_frames": settings.num_frames,
+        "num_inference_steps": settings.steps,
+        "guidance_scale": settings.guidance_scale,
+        "fps": settings.fps,
+        "device": settings.device,
+        "seconds": round(seconds, 3),
         "files": {**files, "result": "result.json"},
     }
-    (out / "result.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"prediction written to {out} (prompt: {result.prompt!r})")
-    print(f"description: {description}")
-    return 0
+    (folder / "result.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return description

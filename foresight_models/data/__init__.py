@@ -6,7 +6,7 @@ PyAV itself is imported only when a file is read or written.
 
 from .datasets import SomethingSomethingV2, collate_clips
 from .synthetic import ACTIONS, SyntheticMotion
-from .video import ClipTooShortError, VideoDecodeError, VideoInfo, read_video, video_info, write_video
+from .video import ClipTooShortError, VideoDecodeError, VideoInfo, frame_rate, read_video, video_info, write_video
 
 __all__ = [
     "ACTIONS",
@@ -16,6 +16,7 @@ __all__ = [
     "VideoDecodeError",
     "VideoInfo",
     "collate_clips",
+    "frame_rate",
     "read_video",
     "video_info",
     "write_video",

@@ -16,12 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .._validation import check_int
-from .video import ClipTooShortError, VideoDecodeError, _check_size, read_video, video_info
+from .._validation import check_choice, check_int, check_size_pair
+from .video import ClipTooShortError, VideoDecodeError, read_video, video_info
 
 __all__ = ["SomethingSomethingV2", "collate_clips"]
 
@@ -57,9 +56,12 @@ class SomethingSomethingV2(Dataset):
         window: where the ``context + future`` window sits in each clip: ``"center"``, ``"start"``
             or ``"random"`` (uniform over valid starts, from ``torch``'s RNG, so DataLoader workers
             differ).
-        on_error: ``"raise"`` to raise on a corrupt, truncated, missing or too short file, or
-            ``"skip"`` to record it (once, with a logged warning) and return the next good clip
-            instead. Skipped files are shared across DataLoader workers: ``num_skipped`` and
+        on_error: ``"raise"`` to raise on a corrupt, truncated, missing or too short file (and, at
+            construction, on an invalid label record), or ``"skip"`` to record it (once, with a
+            logged warning) and return the next good clip instead. A label record is invalid when a
+            key is missing, ``label`` / ``template`` are not strings, ``placeholders`` is not a list
+            of strings, or ``id`` is not a plain file name (ids resolve only inside the video folder,
+            so ``"../x"`` or an absolute path is refused). Skipped files are shared across DataLoader workers: ``num_skipped`` and
             ``skipped_ids`` in the main process see those found by the workers.
         video_dir, label_file: explicit locations, overriding the lookup above.
         extension: video file suffix (``".webm"`` in the official release).
@@ -87,25 +89,24 @@ class SomethingSomethingV2(Dataset):
     ):
         if not isinstance(root, (str, os.PathLike)):
             raise TypeError(f"root: expected a str or os.PathLike, got {type(root).__name__}")
-        if split not in _SPLITS:
-            raise ValueError(f"split: expected one of {_SPLITS}, got {split!r}")
+        check_choice(split, "split", _SPLITS)
         for name, value, minimum in (
             ("context_frames", context_frames, 1),
             ("future_frames", future_frames, 0),
             ("stride", stride, 1),
         ):
             check_int(value, name, minimum=minimum)
-        if window not in _WINDOWS:
-            raise ValueError(f"window: expected one of {_WINDOWS}, got {window!r}")
-        if on_error not in ("raise", "skip"):
-            raise ValueError(f"on_error: expected 'raise' or 'skip', got {on_error!r}")
-        if not isinstance(extension, str) or not extension.startswith("."):
+        check_choice(window, "window", _WINDOWS)
+        check_choice(on_error, "on_error", ("raise", "skip"))
+        if not isinstance(extension, str):
+            raise TypeError(f"extension: expected a str such as '.webm', got {extension!r} ({type(extension).__name__})")
+        if not extension.startswith(".") or not _is_file_name(extension):
             raise ValueError(f"extension: expected a suffix starting with '.', e.g. '.webm', got {extension!r}")
         self.root = Path(root)
         self.split = split
         self.context_frames = int(context_frames)
         self.future_frames = int(future_frames)
-        self.size = _check_size(size)
+        self.size = None if size is None else check_size_pair(size, "size")
         self.stride = int(stride)
         self.window = window
         self.on_error = on_error
@@ -118,10 +119,16 @@ class SomethingSomethingV2(Dataset):
             if label_file is not None
             else _find(self.root, _LABEL_DIRS, f"something-something-v2-{split}.json", f"{split} label file")
         )
-        self.records = _load_records(self.label_file)
+        self.records, invalid = _load_records(self.label_file)
+        if invalid and on_error == "raise":
+            index, reason = invalid[0]
+            more = f" ({len(invalid) - 1} more invalid records follow)" if len(invalid) > 1 else ""
+            raise ValueError(f"label_file: record {index} of {str(self.label_file)!r} {reason}{more}")
         # One flag per clip in shared memory, so files found bad in DataLoader workers are seen here too.
         self._bad = torch.zeros(len(self.records), dtype=torch.bool).share_memory_()
         self._reasons: dict[str, str] = {}
+        for index, reason in invalid:
+            self._mark_bad(index, f"invalid label record: {reason}")
 
     @property
     def num_frames(self) -> int:
@@ -150,14 +157,13 @@ class SomethingSomethingV2(Dataset):
         return self.video_dir / f"{self.records[index]['id']}{self.extension}"
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"index: expected an int, got {type(index).__name__}")
+        index = check_int(index, "index", minimum=None)
         n = len(self.records)
         if not -n <= index < n:
             raise IndexError(f"index: {index} is out of range for {n} clips")
-        index = int(index) % n
+        index %= n
         if self.on_error == "raise":
-            return self._load(index)
+            return self._load(index)  # invalid records were refused in __init__
         for offset in range(n):
             candidate = (index + offset) % n
             if self._bad[candidate]:
@@ -170,7 +176,7 @@ class SomethingSomethingV2(Dataset):
             f"every one of the {n} clips in {str(self.video_dir)!r} failed to load; see the logged warnings"
         )
 
-    def _mark_bad(self, index: int, error: Exception) -> None:
+    def _mark_bad(self, index: int, error: Exception | str) -> None:
         record_id = self.records[index]["id"]
         self._bad[index] = True
         self._reasons[record_id] = str(error)
@@ -203,26 +209,57 @@ class SomethingSomethingV2(Dataset):
         return int(torch.randint(available - span + 1, ()).item())
 
 
-def _load_records(path: Path) -> list[dict[str, Any]]:
+def _is_file_name(name: str) -> bool:
+    """``name`` names an entry of a folder: no separator, not absolute, not ``.`` or ``..``."""
+    separators = {os.sep, os.altsep or os.sep, "/", "\\"}
+    return name not in ("", ".", "..") and not any(sep in name for sep in separators) and "\0" not in name
+
+
+_RECORD_KEYS = ("id", "label", "template", "placeholders")
+
+
+def _record_problem(record: Any) -> str | None:
+    """Why one label record is invalid (``None`` when it is valid)."""
+    if not isinstance(record, dict):
+        return f"is a {type(record).__name__}, not a record with keys {list(_RECORD_KEYS)}"
+    missing = [key for key in _RECORD_KEYS if key not in record]
+    if missing:
+        return f"lacks {missing}; each needs {', '.join(_RECORD_KEYS)}"
+    record_id = record["id"]
+    if isinstance(record_id, bool) or not isinstance(record_id, (str, int)):
+        return f"has id {record_id!r} ({type(record_id).__name__}); expected a str or an int"
+    if not _is_file_name(str(record_id)):
+        return f"has id {str(record_id)!r}, which is not a plain file name (ids name files inside the video folder)"
+    for key in ("label", "template"):
+        if not isinstance(record[key], str):
+            return f"(id {str(record_id)!r}) has {key} {record[key]!r} ({type(record[key]).__name__}); expected a str"
+    placeholders = record["placeholders"]
+    if not isinstance(placeholders, list) or not all(isinstance(p, str) for p in placeholders):
+        return (
+            f"(id {str(record_id)!r}) has placeholders {placeholders!r} ({type(placeholders).__name__}); "
+            "expected a list of str"
+        )
+    return None
+
+
+def _load_records(path: Path) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+    """The label file's records (ids as str) and ``(index, reason)`` for each invalid one."""
     try:
         data = json.loads(Path(path).read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"label_file: {str(path)!r} is not valid JSON ({error})") from error
     if not isinstance(data, list):
         raise ValueError(f"label_file: {str(path)!r} must hold a JSON list of records, got {type(data).__name__}")
-    records = []
+    records, invalid = [], []
     for i, record in enumerate(data):
-        missing = [
-            key
-            for key in ("id", "label", "template", "placeholders")
-            if not isinstance(record, dict) or key not in record
-        ]
-        if missing:
-            raise ValueError(
-                f"label_file: record {i} of {str(path)!r} lacks {missing}; each needs id, label, template, placeholders"
-            )
-        records.append({**record, "id": str(record["id"])})
-    return records
+        problem = _record_problem(record)
+        if problem is None:
+            records.append({**record, "id": str(record["id"])})
+            continue
+        invalid.append((i, problem))
+        known_id = isinstance(record, dict) and isinstance(record.get("id"), (str, int))
+        records.append({"id": str(record["id"]) if known_id else f"<record {i}>"})
+    return records, invalid
 
 
 def collate_clips(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:

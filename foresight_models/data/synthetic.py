@@ -22,8 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .._validation import check_int
-from .video import _check_size as _check_video_size
+from .._validation import check_choice, check_int, check_size_pair
 from .video import write_video
 
 __all__ = ["ACTIONS", "SyntheticMotion"]
@@ -55,13 +54,6 @@ class _Object:
     shape: str
     colour: tuple[int, int, int]
     radius: int  # half the side of a square, radius of a circle (pixels)
-
-
-def _check_size(size: Any) -> tuple[int, int]:
-    checked = None if size is None else _check_video_size(size)
-    if checked is None or min(checked) < 16:
-        raise ValueError(f"size: expected an int >= 16 (square) or (height, width) of ints >= 16, got {size!r}")
-    return checked
 
 
 class SyntheticMotion(Dataset):
@@ -102,13 +94,16 @@ class SyntheticMotion(Dataset):
             ("seed", seed, 0),
         ):
             check_int(value, name, minimum=minimum)
+        if isinstance(actions, str):
+            raise TypeError(f"actions: expected a sequence of action names, got the str {actions!r}")
         actions = tuple(ACTIONS) if actions is None else tuple(actions)
-        unknown = [a for a in actions if a not in ACTIONS]
-        if not actions or unknown:
-            raise ValueError(f"actions: expected a non-empty subset of {list(ACTIONS)}, got {list(actions)!r}")
+        if not actions:
+            raise ValueError(f"actions: expected a non-empty subset of {list(ACTIONS)}, got an empty sequence")
+        for i, action in enumerate(actions):
+            check_choice(action, f"actions[{i}]", ACTIONS)
         self.num_clips = int(num_clips)
         self.frames = int(frames)
-        self.size = _check_size(size)
+        self.size = check_size_pair(size, "size", minimum=16)
         self.seed = int(seed)
         self.actions = actions
         self.first_id = int(first_id)
@@ -117,11 +112,10 @@ class SyntheticMotion(Dataset):
         return self.num_clips
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"index: expected an int, got {type(index).__name__}")
+        index = check_int(index, "index", minimum=None)
         if not -self.num_clips <= index < self.num_clips:
             raise IndexError(f"index: {index} is out of range for {self.num_clips} clips")
-        index = int(index) % self.num_clips
+        index %= self.num_clips
         rng = np.random.default_rng([self.seed, index])
         action = self.actions[index % len(self.actions)]
         objects, centres = self._trajectories(action, rng)
@@ -258,10 +252,8 @@ class SyntheticMotion(Dataset):
         Returns:
             ``root`` as a ``Path``.
         """
-        if split not in ("train", "validation", "test"):
-            raise ValueError(f"split: expected 'train', 'validation' or 'test', got {split!r}")
-        if video_format not in ("webm", "mp4"):
-            raise ValueError(f"video_format: expected 'webm' or 'mp4', got {video_format!r}")
+        check_choice(split, "split", ("train", "validation", "test"))
+        check_choice(video_format, "video_format", ("webm", "mp4"))
         root = Path(root)
         video_dir = root / "20bn-something-something-v2"
         label_dir = root / "labels"

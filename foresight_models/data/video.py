@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._validation import check_int
+from .._validation import check_int, check_real, check_size_pair
 
-__all__ = ["ClipTooShortError", "VideoDecodeError", "VideoInfo", "read_video", "video_info", "write_video"]
+__all__ = ["ClipTooShortError", "VideoDecodeError", "VideoInfo", "frame_rate", "read_video", "video_info", "write_video"]
 
 PathLike = str | os.PathLike
 
@@ -40,6 +40,7 @@ _ENCODERS: dict[str, tuple[str, str]] = {
     ".webm": ("libvpx-vp9", "yuv420p"),
     ".gif": ("gif", "rgb8"),
 }
+_MAX_RATE_DENOMINATOR = 1001  # NTSC rates are n/1001
 _DEFAULT_OPTIONS: dict[str, dict[str, str]] = {
     "libx264": {"crf": "18", "preset": "fast"},
     "libvpx-vp9": {"crf": "24", "b": "0", "deadline": "good", "cpu-used": "5", "row-mt": "1"},
@@ -121,25 +122,26 @@ def _check_path(path: Any) -> Path:
     return Path(path)
 
 
-def _check_fps(fps: Any) -> None:
-    if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction)) or not 0 < fps < math.inf:
-        raise ValueError(f"fps: expected a finite number > 0, got {fps!r}")
+def frame_rate(fps: Any, *, name: str = "fps") -> Fraction:
+    """The exact frame rate :func:`write_video` stores for ``fps``: the nearest fraction with a denominator <= 1001.
 
+    ``29.97`` gives ``2997/100``, ``30000 / 1001`` gives ``30000/1001``. Call it to check a rate before
+    producing the frames (``foresight predict`` does, before loading a model); ``name`` is the
+    argument named in errors.
 
-def _check_size(size: Any) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-        size = (int(size), int(size))
-    if (
-        not isinstance(size, (tuple, list))
-        or len(size) != 2
-        or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in size)
-    ):
+    Raises:
+        TypeError: ``fps`` is not a real number.
+        ValueError: ``fps`` is not a finite number > 0, or a video file cannot store it (the nearest
+            storable rate differs from it by more than 0.1%, e.g. ``fps=0.0001``).
+    """
+    value = check_real(fps, name, minimum=0.0, min_inclusive=False)
+    rate = Fraction(fps).limit_denominator(_MAX_RATE_DENOMINATOR)
+    if rate <= 0 or abs(float(rate) - value) > 1e-3 * value:
         raise ValueError(
-            f"size: expected None, a positive int (square) or (height, width) of positive ints, got {size!r}"
+            f"{name}: a video file cannot store {fps!r} frames per second (the nearest storable rate, with a "
+            f"denominator <= {_MAX_RATE_DENOMINATOR}, is {float(rate):.6g}); use a rate >= 1/{_MAX_RATE_DENOMINATOR}"
         )
-    return (int(size[0]), int(size[1]))
+    return rate
 
 
 # --------------------------------------------------------------------------- opening and metadata
@@ -285,13 +287,13 @@ def read_video(
     if num_frames is not None:
         num_frames = check_int(num_frames, "num_frames")
     start = check_int(start, "start", minimum=0)
-    out_size = _check_size(size)
+    out_size = None if size is None else check_size_pair(size, "size")
     if stride is not None and fps is not None:
         raise ValueError(f"stride and fps are exclusive, got stride={stride!r} and fps={fps!r}")
     if stride is not None:
         stride = check_int(stride, "stride")
     if fps is not None:
-        _check_fps(fps)
+        check_real(fps, "fps", minimum=0.0, min_inclusive=False)
 
     import av
 
@@ -460,7 +462,8 @@ def write_video(
         frames: ``(t, c, h, w)`` tensor or ``(t, h, w, c)`` array, uint8 or float in [0, 1], or a list of
             PIL images / ``(h, w, c)`` arrays / ``(c, h, w)`` tensors.
         path: output file; its suffix picks the container and default encoder.
-        fps: frame rate (> 0).
+        fps: frame rate (> 0), stored as :func:`frame_rate` ``(fps)``; a gif stores frame delays in
+            1/100 s, so its rate is the nearest that such delays give.
         codec: override the encoder (any FFmpeg encoder name the container accepts).
         options: encoder options, merged over the defaults (e.g. ``{"crf": "10"}``).
 
@@ -473,7 +476,7 @@ def write_video(
         raise ValueError(
             f"path: unsupported suffix {suffix!r} for {str(path)!r}; allowed: {sorted(_ENCODERS)} (or pass codec=)"
         )
-    _check_fps(fps)
+    rate = frame_rate(fps)
     array = _frames_to_uint8(frames)
     _, height, width, _ = array.shape
     encoder, pix_fmt = _ENCODERS.get(suffix, (codec, "yuv420p"))
@@ -484,7 +487,6 @@ def write_video(
 
     import av
 
-    rate = Fraction(fps).limit_denominator(1001)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(handle)

@@ -1,11 +1,11 @@
 """Probes that measure what frozen features contain.
 
 - :class:`SpatialProbe`: a small DETR-style box head trained on frozen tokens with Hungarian matching;
-  :func:`train_spatial_probe` fits it, :func:`evaluate_spatial_probe` reports matched box IoU and mAP@0.5
-  (the research's spatial IoU: VLM tokens 0.559, DINOv2 + VLM fusion 0.837).
+  :func:`train_spatial_probe` fits it, :func:`evaluate_spatial_probe` reports matched box IoU and mAP@0.5.
 - :func:`latent_alignment`: CKA, linear-probe R², RSA Spearman and neighbourhood recall@k between two
-  encoders' features of the same inputs (VLM vs video latents: CKA 0.687, R² 0.510, Spearman 0.684,
-  recall@10 0.258).
+  encoders' features of the same inputs.
+
+The values these probes gave in the study behind this package are in ``docs/research.md``.
 
 Boxes are ``(x0, y0, x1, y1)`` normalised to ``[0, 1]``.
 """
@@ -21,7 +21,7 @@ from diffusers.configuration_utils import register_to_config
 from einops import repeat
 from torch import nn
 
-from .._validation import check_int
+from .._validation import check_int, check_probability, check_real
 from ..metrics import (
     box_average_precision,
     linear_cka,
@@ -161,7 +161,10 @@ def train_spatial_probe(
     """
     features = check_tensor("features", features, ndim=3)
     targets = _check_targets(boxes, features.shape[0])
-    generator = torch.Generator().manual_seed(seed)
+    steps = check_int(steps, "steps")
+    lr = check_real(lr, "lr", minimum=0.0, min_inclusive=False)
+    batch_size = check_int(batch_size, "batch_size")
+    generator = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
     if probe is None:
         most = max(t.shape[0] for t in targets)
         probe_kwargs.setdefault("num_queries", max(most, 1) + 2)
@@ -194,6 +197,7 @@ def evaluate_spatial_probe(
     """
     features = check_tensor("features", features, ndim=3)
     targets = _check_targets(boxes, features.shape[0])
+    iou_threshold = check_probability(iou_threshold, "iou_threshold", allow_one=True)
     predicted, logits = probe(features)
     scores = logits.sigmoid()
     ious = []

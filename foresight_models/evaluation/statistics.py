@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from .._validation import check_int
+from .._validation import check_int, check_real
 
 __all__ = ["Comparison", "bootstrap_ci", "compare"]
 
@@ -67,8 +67,7 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile-bootstrap confidence interval of the mean of ``values`` ``(n,)``, seeded (reproducible)."""
     array = _as_vector("values", values)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    confidence = check_real(confidence, "confidence", minimum=0.0, maximum=1.0, min_inclusive=False, max_inclusive=False)
     n_resamples = check_int(n_resamples, "n_resamples")
     rng = np.random.default_rng(seed)
     n = array.shape[0]

@@ -58,6 +58,38 @@ def test_fully_masked_query_gets_no_nan():
     assert torch.isfinite(out).all()
 
 
+def test_fully_masked_row_receives_zeros_beside_a_normal_row():
+    torch.manual_seed(0)
+    attn = Attention(8, heads=2, dim_head=4)
+    x, context = torch.randn(2, 3, 8), torch.randn(2, 4, 8)
+    keep = torch.tensor([[False] * 4, [True, True, False, False]])
+    out = attn(x, context, keep)
+    # nothing to attend to: the attention output is zero, so the output projection gives zero
+    assert torch.equal(out[0], torch.zeros_like(out[0]))
+    assert torch.allclose(out[1:], attn(x[1:], context[1:], keep[1:]), atol=1e-6)
+
+
+def test_nan_in_an_unmasked_context_token_reaches_the_output():
+    torch.manual_seed(0)
+    attn = Attention(8, heads=2, dim_head=4)
+    x, context = torch.randn(2, 3, 8), torch.randn(2, 4, 8)
+    keep = torch.tensor([[True, True, True, False], [True, True, False, False]])
+    context[0, 1] = float("nan")  # a real token of sample 0
+    out = attn(x, context, keep)
+    assert torch.isnan(out[0]).all()
+    assert torch.isfinite(out[1]).all()
+
+
+def test_nan_in_a_masked_context_token_is_ignored():
+    torch.manual_seed(0)
+    block = CrossAttentionBlock(16, context_dim=8, heads=2, dim_head=8)
+    x, context = torch.randn(1, 3, 16), torch.randn(1, 6, 8)
+    keep = torch.tensor([[True, True, True, False, False, False]])
+    padded = context.clone()
+    padded[:, 3:] = float("nan")
+    assert torch.allclose(block(x, padded, keep), block(x, context, keep), atol=1e-6)
+
+
 def test_masked_mean_counts_only_real_tokens():
     tokens = torch.tensor([[[1.0], [3.0], [100.0]]])
     assert masked_mean(tokens, torch.tensor([[True, True, False]])).item() == 2.0

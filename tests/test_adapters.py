@@ -421,14 +421,21 @@ def test_lora_errors():
         LoRAAdapter.rank_for_budget(testing.tiny_qwen2_5_vl(), 1000.0)
     with pytest.raises(ValueError, match=r"layer=3 is out of range.*-3\.\.2"):
         LoRAAdapter(d_in=32, layer=3).attach(testing.tiny_qwen2_5_vl())
-    with pytest.raises(ValueError, match="lora_alpha: expected a finite number > 0.0, got 0"):
-        LoRAAdapter(d_in=32, lora_alpha=0)
-    with pytest.raises(TypeError, match="lora_alpha: expected a real number, got True"):
-        LoRAAdapter(d_in=32, lora_alpha=True)
-    with pytest.raises(ValueError, match=r"lora_dropout: expected a finite number in \[0.0, 1.0\), got 1.5"):
-        LoRAAdapter(d_in=32, lora_dropout=1.5)
-    with pytest.raises(TypeError, match="layer .*: expected a Python int.*got '-1'"):
-        LoRAAdapter(d_in=32, layer="-1")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"lora_alpha": 0}, ValueError, "lora_alpha: expected a finite number > 0.0, got 0"),
+        ({"lora_alpha": True}, TypeError, "lora_alpha: expected a real number, got True"),
+        ({"lora_dropout": 1.5}, ValueError, r"lora_dropout: expected a finite number in \[0.0, 1.0\), got 1.5"),
+        ({"layer": "-1"}, TypeError, "layer .*: expected a Python int.*got '-1'"),
+        ({"r": 0}, ValueError, "r: expected an int >= 1, got 0"),
+    ],
+)
+def test_lora_refuses_bad_constructor_arguments(arguments, error, message):
+    with pytest.raises(error, match=message):
+        LoRAAdapter(d_in=32, **arguments)
 
 
 def test_numpy_integer_sizes_are_refused_before_they_reach_the_saved_config():

@@ -51,6 +51,7 @@ __all__ = [
     "count_parameters",
 ]
 
+
 def _head_split(dim: int, heads: int | None, dim_head: int | None) -> tuple[int, int]:
     """Heads and head width for a ``dim``-wide block: 64-wide heads where ``dim`` allows, else 32, else 1 head."""
     check_sizes(**{name: value for name, value in (("heads", heads), ("dim_head", dim_head)) if value is not None})
@@ -67,22 +68,21 @@ class _LearnedTokenAdapter(ModelMixin, ConfigMixin):
     """What the query and perceiver adapters share: ``num_tokens`` learned vectors of width ``dim``
     read the projected input, then ``LayerNorm -> Linear(dim, d_out)`` gives the output tokens.
 
-    A subclass calls :meth:`_open` first in ``__init__`` (checks the sizes, adds ``proj_in``), builds
-    its learned tokens and blocks, then calls :meth:`_close` (adds ``norm_out`` and ``proj_out``).
+    A subclass's ``__init__`` (with its own ``@register_to_config`` signature) calls
+    ``super().__init__()``, which checks the sizes and adds ``proj_in``; it then builds its learned
+    tokens and blocks and calls :meth:`_close` (adds ``norm_out`` and ``proj_out``).
     """
 
-    def _open(
-        self, *, d_in: int, d_out: int, num_tokens: int, dim: int, depth: int, heads: int | None, dim_head: int | None
-    ) -> tuple[int, int]:
-        """Check the sizes, add ``proj_in (d_in -> dim)``; return the resolved ``(heads, dim_head)``."""
-        check_sizes(d_in=d_in, d_out=d_out, num_tokens=num_tokens, dim=dim, depth=depth)
-        heads, dim_head = _head_split(dim, heads, dim_head)
-        self.proj_in = nn.Linear(d_in, dim)
-        return heads, dim_head
+    def __init__(self):
+        super().__init__()
+        # `@register_to_config` on the subclass's `__init__` has filled `self.config` before its body runs.
+        config = self.config
+        check_sizes(**{name: config[name] for name in ("d_in", "d_out", "num_tokens", "dim", "depth")})
+        self.proj_in = nn.Linear(config.d_in, config.dim)
 
-    def _close(self, *, dim: int, d_out: int) -> None:
-        self.norm_out = nn.LayerNorm(dim)
-        self.proj_out = nn.Linear(dim, d_out)
+    def _close(self) -> None:
+        self.norm_out = nn.LayerNorm(self.config.dim)
+        self.proj_out = nn.Linear(self.config.dim, self.config.d_out)
 
     def _read_in(
         self, tokens: torch.Tensor, mask: torch.Tensor | None, *, ndims: tuple[int, ...] = (3,)
@@ -117,30 +117,21 @@ class QueryAdapter(_LearnedTokenAdapter):
         dropout: dropout in attention and feed-forward.
     """
 
+    # fmt: off
     @register_to_config
     def __init__(
-        self,
-        *,
-        d_in: int,
-        d_out: int = LTX_CAPTION_CHANNELS,
-        num_tokens: int = 32,
-        dim: int = 512,
-        depth: int = 2,
-        heads: int | None = None,
-        dim_head: int | None = None,
-        ff_mult: float = 4.0,
-        dropout: float = 0.0,
+        self, *, d_in: int, d_out: int = LTX_CAPTION_CHANNELS, num_tokens: int = 32, dim: int = 512, depth: int = 2,
+        heads: int | None = None, dim_head: int | None = None, ff_mult: float = 4.0, dropout: float = 0.0,
     ):
+        # fmt: on
         super().__init__()
-        heads, dim_head = self._open(
-            d_in=d_in, d_out=d_out, num_tokens=num_tokens, dim=dim, depth=depth, heads=heads, dim_head=dim_head
-        )
+        heads, dim_head = _head_split(dim, heads, dim_head)
         self.queries = nn.Parameter(torch.randn(num_tokens, dim) * 0.02)
         self.blocks = nn.ModuleList(
             CrossAttentionBlock(dim, heads=heads, dim_head=dim_head, ff_mult=ff_mult, dropout=dropout)
             for _ in range(depth)
         )
-        self._close(dim=dim, d_out=d_out)
+        self._close()
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> AdapterOutput:
         """``tokens (b, n, d_in)``, ``mask (b, n)`` -> ``AdapterOutput(tokens (b, k, d_out), mask (b, k))``."""
@@ -230,27 +221,18 @@ class PerceiverAdapter(_LearnedTokenAdapter):
         dropout: dropout in attention and feed-forward.
     """
 
+    # fmt: off
     @register_to_config
     def __init__(
-        self,
-        *,
-        d_in: int,
-        d_out: int = LTX_CAPTION_CHANNELS,
-        num_tokens: int = 32,
-        dim: int = 512,
-        depth: int = 2,
-        heads: int | None = None,
-        dim_head: int | None = None,
-        ff_mult: float = 4.0,
-        num_frames: int | None = None,
+        self, *, d_in: int, d_out: int = LTX_CAPTION_CHANNELS, num_tokens: int = 32, dim: int = 512, depth: int = 2,
+        heads: int | None = None, dim_head: int | None = None, ff_mult: float = 4.0, num_frames: int | None = None,
         dropout: float = 0.0,
     ):
+        # fmt: on
         super().__init__()
         if num_frames is not None:
             check_sizes(num_frames=num_frames)
-        heads, dim_head = self._open(
-            d_in=d_in, d_out=d_out, num_tokens=num_tokens, dim=dim, depth=depth, heads=heads, dim_head=dim_head
-        )
+        heads, dim_head = _head_split(dim, heads, dim_head)
         self.latents = nn.Parameter(torch.randn(num_tokens, dim) * 0.02)
         self.time_embed = nn.Parameter(torch.randn(num_frames, dim) * 0.02) if num_frames is not None else None
         self.layers = nn.ModuleList(
@@ -262,7 +244,7 @@ class PerceiverAdapter(_LearnedTokenAdapter):
             )
             for _ in range(depth)
         )
-        self._close(dim=dim, d_out=d_out)
+        self._close()
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> AdapterOutput:
         """``tokens (b, n, d_in)`` or ``(b, t, n, d_in)``, ``mask`` of ``tokens.shape[:-1]``
@@ -399,4 +381,3 @@ def build_adapter(
             f"{params:,} parameters"
         )
     return cls(**fixed, **config)
-

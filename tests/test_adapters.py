@@ -503,3 +503,13 @@ def test_public_adapter_names_resolve_from_the_package():
     assert foresight_models.AdapterOutput is adapter_common.AdapterOutput
     assert foresight_models.count_parameters is adapter_common.count_parameters
     assert foresight_models.LoRAAdapter is LoRAAdapter
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_nan_in_a_real_input_token_is_not_hidden(kind):
+    adapter = make(kind).eval()
+    tokens, mask = padded_batch()
+    tokens[0, 1] = float("nan")  # a real token of sample 0 (its mask is True)
+    out = adapter(tokens, mask).tokens
+    assert torch.isnan(out[0]).any()
+    assert torch.isfinite(out[1:]).all()

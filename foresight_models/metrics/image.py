@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .._validation import check_choice, check_int, check_real
-from ._checks import check_same_shape, check_tensor
+from .checks import check_same_shape, check_tensor
 
 if TYPE_CHECKING:
     from torch import nn

@@ -15,7 +15,7 @@ from einops import rearrange
 
 from .._validation import check_bool, check_choice, check_int, check_real
 from ..models.layers import masked_mean
-from ._checks import check_same_length, check_same_shape, check_tensor
+from .checks import check_same_length, check_same_shape, check_tensor
 
 __all__ = [
     "cosine_similarity",

@@ -161,6 +161,10 @@ def test_build_adapter_errors():
         build_adapter("query", d_in=3584, d_out=4096, target_params=1_000)
     with pytest.raises(ValueError, match="d_in: expected an int >= 1, got 0"):
         build_adapter("bottleneck", d_in=0)
+    with pytest.raises(TypeError, match="target_params: expected an int, got 10000000.0"):
+        build_adapter("query", d_in=3584, target_params=1e7)
+    with pytest.raises(TypeError, match="trainable_only: expected True or False, got 0"):
+        count_parameters(QueryAdapter(d_in=8, dim=32), trainable_only=0)
     with pytest.raises(ValueError, match="chooses dim.*dim=64"):
         build_adapter("query", d_in=3584, dim=64)
     with pytest.raises(ValueError, match="chooses hidden_dim"):

@@ -12,7 +12,7 @@ import torch
 from diffusers.utils import BaseOutput
 from torch import nn
 
-from .._validation import check_int
+from .._validation import check_bool, check_int
 
 __all__ = [
     "LTX_CAPTION_CHANNELS",
@@ -46,6 +46,7 @@ def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    check_bool(trainable_only, "trainable_only")
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 

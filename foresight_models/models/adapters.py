@@ -27,7 +27,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from einops import rearrange, repeat
 from torch import nn
 
-from .._validation import check_choice
+from .._validation import check_choice, check_int
 from .adapter_common import (
     LTX_CAPTION_CHANNELS,
     AdapterOutput,
@@ -337,7 +337,8 @@ def build_adapter(
             "choose its rank with LoRAAdapter.rank_for_budget(vlm, target_params)"
         )
     check_choice(kind, "kind", tuple(_ADAPTER_CLASSES))
-    check_sizes(d_in=d_in, d_out=d_out, num_tokens=num_tokens, target_params=target_params)
+    check_sizes(d_in=d_in, d_out=d_out, num_tokens=num_tokens)
+    target_params = check_int(target_params, "target_params")
     solved = "hidden_dim" if kind == "bottleneck" else "dim"
     if solved in kwargs:
         raise ValueError(

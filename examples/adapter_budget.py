@@ -1,4 +1,4 @@
-"""The research's 10M vs 100M adapter study, one line per configuration.
+"""The 10M vs 100M adapter study (``docs/research.md``), one line per configuration.
 
 Sizes each adapter kind (query, bottleneck, perceiver) to a parameter budget for Qwen2.5-VL-7B
 tokens (width 3584) -> LTX-Video conditioning tokens (width 4096), and the rank a peft LoRA on the

@@ -8,7 +8,7 @@ these clips and compared on held-out clips with ``CopyLastFrame`` and ``LinearEx
     python examples/copy_baseline_check.py               # predict_delta=True: beats copy
     python examples/copy_baseline_check.py --no-delta    # absolute prediction: needs far more steps
 
-On real Qwen2.5-VL latents of Something-Something v2 no head beat copy (cos 0.930 vs 0.975).
+On real Qwen2.5-VL latents of Something-Something v2 no head beat copy (see ``docs/research.md``).
 """
 
 from __future__ import annotations

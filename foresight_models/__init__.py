@@ -49,13 +49,13 @@ _LAZY_NAMES: dict[str, str] = {
     "Done": "foresight_models.pipelines.events",
     "parse_rating": "foresight_models.pipelines.critic",
     # adapters
-    "AdapterOutput": "foresight_models.models.adapters",
+    "AdapterOutput": "foresight_models.models.adapter_common",
     "BottleneckAdapter": "foresight_models.models.adapters",
     "LoRAAdapter": "foresight_models.models.lora_adapter",
     "PerceiverAdapter": "foresight_models.models.adapters",
     "QueryAdapter": "foresight_models.models.adapters",
     "build_adapter": "foresight_models.models.adapters",
-    "count_parameters": "foresight_models.models.adapters",
+    "count_parameters": "foresight_models.models.adapter_common",
     # video data
     "ClipTooShortError": "foresight_models.data.video",
     "VideoDecodeError": "foresight_models.data.video",
@@ -107,14 +107,8 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .evaluation.probes import SpatialProbe, evaluate_spatial_probe, latent_alignment, train_spatial_probe
     from .evaluation.report import EvaluationReport
     from .evaluation.statistics import Comparison, compare
-    from .models.adapters import (
-        AdapterOutput,
-        BottleneckAdapter,
-        PerceiverAdapter,
-        QueryAdapter,
-        build_adapter,
-        count_parameters,
-    )
+    from .models.adapter_common import AdapterOutput, count_parameters
+    from .models.adapters import BottleneckAdapter, PerceiverAdapter, QueryAdapter, build_adapter
     from .models.frame_decoder import SimpleFrameDecoder
     from .models.fusion import CrossAttentionFusion, HybridEncoder, HybridEncoderOutput
     from .models.heads import (

@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
-import numbers
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from einops import rearrange
 from torch import nn
 
-from ._validation import check_int
+from ._validation import check_bool, check_choice, check_int, check_real
 
 if TYPE_CHECKING:
     from diffusers import LTXVideoTransformer3DModel
@@ -126,6 +125,8 @@ class LTXConditioningAdapter(ModelMixin, ConfigMixin):
             ("caption_channels", caption_channels),
         ):
             check_int(value, name, plain=True)
+        check_bool(attention_bias, "attention_bias")
+        check_real(norm_eps, "norm_eps", minimum=0.0, min_inclusive=False)
         inner_dim = num_attention_heads * attention_head_dim
         self.layers = nn.ModuleList(
             _AdapterKeyValue(
@@ -151,10 +152,9 @@ class LTXConditioningAdapter(ModelMixin, ConfigMixin):
             dtype: parameter dtype; defaults to the transformer's.
         """
         _check_transformer(transformer)
-        if init not in ("copy", "random"):
-            raise ValueError(f"init must be 'copy' or 'random', got {init!r}")
+        check_choice(init, "init", ("copy", "random"))
         config = transformer.config
-        adapter = cls(
+        conditioning = cls(
             num_layers=len(transformer.transformer_blocks),
             num_attention_heads=config.num_attention_heads,
             attention_head_dim=config.attention_head_dim,
@@ -164,16 +164,16 @@ class LTXConditioningAdapter(ModelMixin, ConfigMixin):
         )
         if init == "copy":
             with torch.no_grad():
-                for layer, block in zip(adapter.layers, transformer.transformer_blocks):
+                for layer, block in zip(conditioning.layers, transformer.transformer_blocks):
                     layer.to_k.weight.copy_(block.attn2.to_k.weight)
                     layer.to_v.weight.copy_(block.attn2.to_v.weight)
                     if layer.to_k.bias is not None:
                         layer.to_k.bias.copy_(block.attn2.to_k.bias)
                         layer.to_v.bias.copy_(block.attn2.to_v.bias)
                     layer.norm_k.weight.copy_(block.attn2.norm_k.weight)
-        adapter = adapter.to(transformer.device)
+        conditioning = conditioning.to(transformer.device)
         dtype = dtype or transformer.dtype
-        return adapter if adapter.dtype == dtype else adapter.to(dtype)
+        return conditioning if conditioning.dtype == dtype else conditioning.to(dtype)
 
     def forward(self, context: torch.Tensor, *, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values ``(b, k, heads * head_dim)`` of block ``layer`` from context ``(b, k, cross_attention_dim)``."""
@@ -193,11 +193,12 @@ def _normalize_frames(frames: FrameSelection) -> tuple[int, ...] | None:
         if frames == "all":
             return None
         raise ValueError(f"frames must be 'first', 'all' or a list of latent-frame indices, got {frames!r}")
-    if not isinstance(frames, Sequence) or len(frames) == 0:
+    if not isinstance(frames, Sequence):
+        raise TypeError(f"frames must be 'first', 'all' or a list of latent-frame indices, got {frames!r}")
+    if len(frames) == 0:
         raise ValueError(f"frames must be 'first', 'all' or a non-empty list of latent-frame indices, got {frames!r}")
-    for index in frames:
-        if isinstance(index, bool) or not isinstance(index, numbers.Integral) or index < 0:
-            raise ValueError(f"frames must hold non-negative int latent-frame indices, got {index!r} in {frames!r}")
+    for i, index in enumerate(frames):
+        check_int(index, f"frames[{i}] (a latent-frame index)", minimum=0)
     if len(set(frames)) != len(frames):
         raise ValueError(f"frames must not repeat an index, got {list(frames)!r}")
     return tuple(sorted(int(index) for index in frames))
@@ -215,11 +216,11 @@ def video_token_mask(frames: FrameSelection, *, num_frames: int, height: int, wi
         height, then width); True = token of a chosen frame.
 
     Raises:
+        TypeError: ``frames`` or a size of the wrong type.
         ValueError: for an index outside ``0..num_frames - 1`` or an invalid ``frames``.
     """
     for name, value in (("num_frames", num_frames), ("height", height), ("width", width)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_int(value, name)
     chosen = _normalize_frames(frames)
     if chosen is None:
         return torch.ones(num_frames * height * width, dtype=torch.bool)
@@ -244,12 +245,8 @@ def _normalize_strength(strength: StrengthSchedule) -> StrengthSchedule:
 
 
 def _check_strength_value(value: Any, *, name: str = "strength") -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
-        raise ValueError(
-            f"{name} must be a finite number >= 0 (or a per-step schedule of them, or a callable step -> "
-            f"strength), got {value!r}"
-        )
-    return float(value)
+    """A strength (or one value of a schedule): a finite real number ``>= 0``."""
+    return check_real(value, name, minimum=0.0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -348,7 +345,7 @@ class _ConditionedAttnProcessor:
         index = (rows[:, None], tokens[None, :])
         # only the conditioned tokens are projected: their queries are exactly the block's own
         query = attn.norm_q(attn.to_q(hidden_states[index]))
-        key, value = self.hooks.adapter(call.context, layer=self.layer)
+        key, value = self.hooks.conditioning(call.context, layer=self.layer)
         query = rearrange(query, "b m (h d) -> b h m d", h=attn.heads)
         key = rearrange(key.to(query.dtype), "b k (h d) -> b h k d", h=attn.heads)
         value = rearrange(value.to(query.dtype), "b k (h d) -> b h k d", h=attn.heads)
@@ -364,7 +361,7 @@ class LTXConditioningHooks:
 
     Attributes:
         transformer: the hooked transformer.
-        adapter: the :class:`LTXConditioningAdapter` in use (``None`` with ``mode="prompt"``).
+        conditioning: the :class:`LTXConditioningAdapter` in use (``None`` with ``mode="prompt"``).
         step: index of the current denoising step (with a strength schedule), else ``None``.
     """
 
@@ -372,7 +369,7 @@ class LTXConditioningHooks:
         self,
         transformer: LTXVideoTransformer3DModel,
         *,
-        adapter: LTXConditioningAdapter | None,
+        conditioning: LTXConditioningAdapter | None,
         frames: tuple[int, ...] | None,
         strength: StrengthSchedule,
         mode: str,
@@ -380,7 +377,7 @@ class LTXConditioningHooks:
         prompt_merge: str,
     ):
         self.transformer = transformer
-        self.adapter = adapter
+        self.conditioning = conditioning
         self.frames = frames
         self.strength = strength
         self.mode = mode
@@ -502,7 +499,7 @@ class LTXConditioningHooks:
             return (), self._prompt_arguments(arguments, rows, tokens, mask, chosen, strength)
         # the projection runs in the dtype the transformer itself feeds it (that of encoder_hidden_states)
         caption_dtype = arguments["encoder_hidden_states"].dtype
-        context = module.caption_projection(tokens.to(caption_dtype)).to(self.adapter.dtype)
+        context = module.caption_projection(tokens.to(caption_dtype)).to(self.conditioning.dtype)
         token_index = None if chosen is None else chosen.nonzero().squeeze(1).to(hidden_states.device)
         self._call = _Call(rows=rows, tokens=token_index, strength=strength, context=context, key_mask=mask)
         return None
@@ -594,12 +591,9 @@ def install_ltx_conditioning(
         The installed :class:`LTXConditioningHooks`.
     """
     _check_transformer(transformer)
-    if mode not in _MODES:
-        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-    if unconditional not in _UNCONDITIONAL:
-        raise ValueError(f"unconditional must be one of {_UNCONDITIONAL}, got {unconditional!r}")
-    if prompt_merge not in _PROMPT_MERGE:
-        raise ValueError(f"prompt_merge must be one of {_PROMPT_MERGE}, got {prompt_merge!r}")
+    check_choice(mode, "mode", _MODES)
+    check_choice(unconditional, "unconditional", _UNCONDITIONAL)
+    check_choice(prompt_merge, "prompt_merge", _PROMPT_MERGE)
     frame_indices = _normalize_frames(frames)
     strength = _normalize_strength(strength)
     if mode == "prompt":
@@ -614,14 +608,14 @@ def install_ltx_conditioning(
     if transformer in _INSTALLED:
         raise RuntimeError("this transformer already has LTX conditioning installed; remove() it first")
 
-    adapter = None
     if mode == "cross_attention":
-        adapter = conditioning if conditioning is not None else LTXConditioningAdapter.from_transformer(transformer)
-        _check_adapter(adapter, transformer)
+        if conditioning is None:
+            conditioning = LTXConditioningAdapter.from_transformer(transformer)
+        _check_conditioning(conditioning, transformer)
 
     hooks = LTXConditioningHooks(
         transformer,
-        adapter=adapter,
+        conditioning=conditioning,
         frames=frame_indices,
         strength=strength,
         mode=mode,
@@ -633,9 +627,9 @@ def install_ltx_conditioning(
     return hooks
 
 
-def _check_adapter(adapter: Any, transformer: LTXVideoTransformer3DModel) -> None:
-    if not isinstance(adapter, LTXConditioningAdapter):
-        raise TypeError(f"conditioning must be an LTXConditioningAdapter or None, got {type(adapter).__name__}")
+def _check_conditioning(conditioning: Any, transformer: LTXVideoTransformer3DModel) -> None:
+    if not isinstance(conditioning, LTXConditioningAdapter):
+        raise TypeError(f"conditioning must be an LTXConditioningAdapter or None, got {type(conditioning).__name__}")
     config = transformer.config
     expected = {
         "num_layers": len(transformer.transformer_blocks),
@@ -644,12 +638,16 @@ def _check_adapter(adapter: Any, transformer: LTXVideoTransformer3DModel) -> Non
         "cross_attention_dim": config.num_attention_heads * config.attention_head_dim,
         "caption_channels": config.caption_channels,
     }
-    wrong = {name: (adapter.config[name], value) for name, value in expected.items() if adapter.config[name] != value}
+    wrong = {
+        name: (conditioning.config[name], value)
+        for name, value in expected.items()
+        if conditioning.config[name] != value
+    }
     if wrong:
         detail = ", ".join(f"{name}={got} (transformer needs {want})" for name, (got, want) in wrong.items())
         raise ValueError(f"conditioning does not fit this transformer: {detail}")
-    if adapter.device != transformer.device:
-        raise ValueError(f"conditioning is on {adapter.device} but the transformer is on {transformer.device}")
+    if conditioning.device != transformer.device:
+        raise ValueError(f"conditioning is on {conditioning.device} but the transformer is on {transformer.device}")
 
 
 @contextlib.contextmanager

@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from ._validation import check_choice, check_int
+
 __all__ = ["Preset", "PRESETS", "build", "get_preset", "register_preset"]
 
 
@@ -48,6 +50,15 @@ class Preset:
     subfolder: str | None = None
     num_parameters: int | None = None
     description: str = ""
+
+    def __post_init__(self) -> None:
+        check_choice(self.library, "library", _LIBRARIES)
+        if self.num_parameters is not None:
+            check_int(self.num_parameters, "num_parameters")
+
+
+#: The libraries a preset's ``class_name`` can come from.
+_LIBRARIES = ("transformers", "diffusers", "timm", "foresight_models")
 
 
 def _qwen2_5_vl(*, hidden, intermediate, layers, heads, kv_heads, vocab, tie) -> dict[str, Any]:
@@ -165,6 +176,8 @@ PRESETS: dict[str, Preset] = {}
 
 def register_preset(preset: Preset) -> Preset:
     """Add ``preset`` to :data:`PRESETS` (raises if the name is taken) and return it."""
+    if not isinstance(preset, Preset):
+        raise TypeError(f"preset: expected a Preset, got {type(preset).__name__}")
     if preset.name in PRESETS:
         raise ValueError(f"preset name {preset.name!r} is already registered")
     PRESETS[preset.name] = preset
@@ -314,8 +327,8 @@ def build(name: str, *, device: str | torch.device = "meta", dtype: torch.dtype 
     return model.eval()
 
 
-# Prediction head and frame decoder of the pixel-feedback experiment (E3.7): Qwen2.5-VL-7B tokens
-# (d=3584) of a 224x224 frame lie on an 8x8 grid after the 2x2 merger.
+# Prediction head and frame decoder at the sizes of the pixel-feedback study (docs/research.md):
+# Qwen2.5-VL-7B tokens (d=3584) of a 224x224 frame lie on an 8x8 grid after the 2x2 merger.
 register_preset(
     Preset(
         name="e3.7-query-prediction-head",

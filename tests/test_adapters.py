@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -151,7 +153,7 @@ def test_count_parameters_trainable_only():
 
 
 def test_build_adapter_errors():
-    with pytest.raises(ValueError, match="unknown adapter kind 'mlp'"):
+    with pytest.raises(ValueError, match="kind: expected one of 'query', 'bottleneck', 'perceiver', got 'mlp'"):
         build_adapter("mlp", d_in=3584)
     with pytest.raises(ValueError, match="kind='lora'"):
         build_adapter("lora", d_in=3584)
@@ -159,6 +161,10 @@ def test_build_adapter_errors():
         build_adapter("query", d_in=3584, d_out=4096, target_params=1_000)
     with pytest.raises(ValueError, match="d_in: expected an int >= 1, got 0"):
         build_adapter("bottleneck", d_in=0)
+    with pytest.raises(TypeError, match="target_params: expected an int, got 10000000.0"):
+        build_adapter("query", d_in=3584, target_params=1e7)
+    with pytest.raises(TypeError, match="trainable_only: expected True or False, got 0"):
+        count_parameters(QueryAdapter(d_in=8, dim=32), trainable_only=0)
     with pytest.raises(ValueError, match="chooses dim.*dim=64"):
         build_adapter("query", d_in=3584, dim=64)
     with pytest.raises(ValueError, match="chooses hidden_dim"):
@@ -413,14 +419,27 @@ def test_lora_errors():
         small(torch.randn(1, 3, 16))
     with pytest.raises(ValueError, match="already attached"):
         small.attach(testing.tiny_qwen2_5_vl())
-    with pytest.raises(ValueError, match="target_params must be an int of at least"):
+    with pytest.raises(ValueError, match="target_params must be at least"):
         LoRAAdapter.rank_for_budget(testing.tiny_qwen2_5_vl(), 10)
+    with pytest.raises(TypeError, match="target_params: expected an int, got 1000.0"):
+        LoRAAdapter.rank_for_budget(testing.tiny_qwen2_5_vl(), 1000.0)
     with pytest.raises(ValueError, match=r"layer=3 is out of range.*-3\.\.2"):
         LoRAAdapter(d_in=32, layer=3).attach(testing.tiny_qwen2_5_vl())
-    with pytest.raises(ValueError, match="lora_alpha must be a positive number, got 0"):
-        LoRAAdapter(d_in=32, lora_alpha=0)
-    with pytest.raises(ValueError, match="lora_dropout must be a number in"):
-        LoRAAdapter(d_in=32, lora_dropout=1.5)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"lora_alpha": 0}, ValueError, "lora_alpha: expected a finite number > 0.0, got 0"),
+        ({"lora_alpha": True}, TypeError, "lora_alpha: expected a real number, got True"),
+        ({"lora_dropout": 1.5}, ValueError, r"lora_dropout: expected a finite number in \[0.0, 1.0\), got 1.5"),
+        ({"layer": "-1"}, TypeError, "layer .*: expected a Python int.*got '-1'"),
+        ({"r": 0}, ValueError, "r: expected an int >= 1, got 0"),
+    ],
+)
+def test_lora_refuses_bad_constructor_arguments(arguments, error, message):
+    with pytest.raises(error, match=message):
+        LoRAAdapter(d_in=32, **arguments)
 
 
 def test_numpy_integer_sizes_are_refused_before_they_reach_the_saved_config():
@@ -428,3 +447,73 @@ def test_numpy_integer_sizes_are_refused_before_they_reach_the_saved_config():
 
     with pytest.raises(TypeError, match=r"d_in: expected a Python int.*int64"):
         QueryAdapter(d_in=np.int64(8), d_out=8, num_tokens=2, dim=16, depth=1)
+
+
+# ---------------------------------------------------------------------------------------- dtypes
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_float64_tokens_are_cast_to_the_parameter_dtype(kind):
+    adapter = make(kind).eval()
+    tokens, mask = padded_batch()
+    expected = adapter(tokens, mask).tokens
+    out = adapter(tokens.double(), mask).tokens
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, expected)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool])
+def test_integer_tokens_are_refused_naming_the_argument_and_dtype(kind, dtype):
+    adapter = make(kind)
+    tokens, mask = padded_batch()
+    with pytest.raises(TypeError, match=f"tokens must be a floating-point tensor.*{dtype}"):
+        adapter(tokens.to(dtype), mask)
+
+
+def test_lora_float64_tokens_are_cast_and_integer_tokens_refused():
+    adapter = LoRAAdapter(d_in=32, d_out=8, r=2)
+    adapter.attach(testing.tiny_qwen2_5_vl())
+    adapter.eval()
+    tokens = torch.randn(2, 3, 32)
+    torch.testing.assert_close(adapter(tokens.double()).tokens, adapter(tokens).tokens)
+    with pytest.raises(TypeError, match="tokens must be a floating-point tensor.*torch.int64"):
+        adapter(tokens.long())
+
+
+# ---------------------------------------------------------------------------------------- modules
+
+
+def test_lora_module_does_not_import_the_adapters_module():
+    # lora_adapter and adapters share adapter_common instead of importing each other.
+    code = (
+        "import sys\n"
+        "import foresight_models.models.lora_adapter\n"
+        "assert 'foresight_models.models.adapters' not in sys.modules, 'lora_adapter imports adapters'\n"
+        "from foresight_models.models import adapters, adapter_common, lora_adapter\n"
+        "assert not hasattr(adapters, '__getattr__')\n"
+        "assert adapters.LoRAAdapter is lora_adapter.LoRAAdapter\n"
+        "assert adapters.AdapterOutput is adapter_common.AdapterOutput is lora_adapter.AdapterOutput\n"
+        "assert adapters.count_parameters is adapter_common.count_parameters\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_public_adapter_names_resolve_from_the_package():
+    import foresight_models
+    from foresight_models.models import adapter_common
+
+    assert foresight_models.AdapterOutput is adapter_common.AdapterOutput
+    assert foresight_models.count_parameters is adapter_common.count_parameters
+    assert foresight_models.LoRAAdapter is LoRAAdapter
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_nan_in_a_real_input_token_is_not_hidden(kind):
+    adapter = make(kind).eval()
+    tokens, mask = padded_batch()
+    tokens[0, 1] = float("nan")  # a real token of sample 0 (its mask is True)
+    out = adapter(tokens, mask).tokens
+    assert torch.isnan(out[0]).any()
+    assert torch.isfinite(out[1:]).all()

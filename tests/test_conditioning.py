@@ -367,18 +367,32 @@ def test_bad_inputs_raise_clear_errors():
         install_ltx_conditioning(torch.nn.Linear(2, 2), tokens())
     with pytest.raises(TypeError, match="pass pipe.transformer"):
         install_ltx_conditioning(LTXImageToVideoPipeline(**testing.tiny_ltx_components()), tokens())
-    for frames in ([-1], [0, 0], [], "last", [1.0]):
+    for frames in ([-1], [0, 0], [], "last"):
         with pytest.raises(ValueError, match="frames"):
             install_ltx_conditioning(transformer, tokens(), frames=frames)
-    for strength in (-0.5, float("nan"), [1.0, -1.0], [], True):
+    for frames in ([1.0], [True], 0):  # a wrong type is a TypeError naming the argument and the value
+        with pytest.raises(TypeError, match=f"frames.*{frames if frames == 0 else frames[0]}"):
+            install_ltx_conditioning(transformer, tokens(), frames=frames)
+    for strength in (-0.5, float("nan"), float("inf"), [1.0, -1.0], []):
         with pytest.raises(ValueError, match="strength"):
+            install_ltx_conditioning(transformer, tokens(), strength=strength)
+    for strength in (True, "0.5", [0.5, None]):
+        with pytest.raises(TypeError, match="strength.*expected a real number"):
             install_ltx_conditioning(transformer, tokens(), strength=strength)
     with pytest.raises(TypeError, match="mask must be a bool tensor"):
         install_ltx_conditioning(transformer, tokens(), mask=torch.ones(1, 4))
     with pytest.raises(ValueError, match="at least one real token"):
         install_ltx_conditioning(transformer, tokens(), mask=torch.zeros(1, 4, dtype=torch.bool))
-    with pytest.raises(ValueError, match="mode must be one of"):
+    with pytest.raises(ValueError, match="mode: expected one of 'cross_attention', 'prompt', got 'film'"):
         install_ltx_conditioning(transformer, tokens(), mode="film")
+    with pytest.raises(ValueError, match="unconditional: expected one of 'none', 'same', got 'zero'"):
+        install_ltx_conditioning(transformer, tokens(), unconditional="zero")
+    with pytest.raises(ValueError, match="init: expected one of 'copy', 'random', got 'zeros'"):
+        LTXConditioningAdapter.from_transformer(transformer, init="zeros")
+    with pytest.raises(TypeError, match="conditioning must be an LTXConditioningAdapter or None, got Linear"):
+        install_ltx_conditioning(transformer, tokens(), torch.nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="num_frames: expected an int, got 2.0"):
+        video_token_mask("first", num_frames=2.0, height=1, width=1)
     with pytest.raises(ValueError, match="frames='all'"):
         install_ltx_conditioning(transformer, tokens(), mode="prompt", prompt_merge="replace")
     wrong = LTXConditioningAdapter.from_transformer(two_layer_transformer())
@@ -397,3 +411,13 @@ def test_bad_inputs_raise_clear_errors():
     with ltx_conditioning(transformer, tokens()):
         with pytest.raises(ValueError, match="needs the latent num_frames"):
             transformer(**inputs)
+
+
+def test_hooks_name_the_conditioning_module_as_the_argument_does():
+    transformer = testing.tiny_ltx_transformer()
+    conditioning = LTXConditioningAdapter.from_transformer(transformer)
+    with ltx_conditioning(transformer, tokens(), conditioning) as hooks:
+        assert hooks.conditioning is conditioning
+        assert not hasattr(hooks, "adapter")
+    with ltx_conditioning(transformer, tokens(), mode="prompt", frames="all") as hooks:
+        assert hooks.conditioning is None

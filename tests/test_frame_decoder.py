@@ -66,10 +66,32 @@ def test_decoder_rejects_bad_input():
         decoder(torch.randn(6, 8))
     with pytest.raises(ValueError, match="divisible by"):
         SimpleFrameDecoder(dim=8, grid=(2, 2), out_size=30, channels=(8, 8, 8))
-    with pytest.raises(ValueError, match="grid"):
+    with pytest.raises(ValueError, match=r"grid\[1\] \(width\): expected an int >= 1, got 0"):
         SimpleFrameDecoder(dim=8, grid=(2, 0))
+    with pytest.raises(TypeError, match=r"grid: expected an int \(a square\) or a \(height, width\) pair"):
+        SimpleFrameDecoder(dim=8, grid="8x8")
+    with pytest.raises(TypeError, match=r"out_size\[0\] \(height\): expected a Python int.*got 32.0"):
+        SimpleFrameDecoder(dim=8, out_size=(32.0, 32))
+    with pytest.raises(TypeError, match=r"channels\[1\]: expected a Python int.*got True"):
+        SimpleFrameDecoder(dim=8, channels=(8, True))
+    with pytest.raises(ValueError, match="blocks_per_stage: expected an int >= 1, got 0"):
+        SimpleFrameDecoder(dim=8, blocks_per_stage=0)
     with pytest.raises(ValueError, match="same shape"):
         decoder.loss(torch.randn(2, 6, 8), torch.rand(2, 3, 16, 16))
+
+
+def test_decoder_casts_float64_tokens_to_its_parameter_dtype():
+    decoder = _tiny().eval()
+    tokens = torch.randn(2, 6, 8)
+    images = decoder(tokens.double())
+    assert images.dtype == torch.float32
+    torch.testing.assert_close(images, decoder(tokens))
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.uint8, torch.bool])
+def test_decoder_refuses_integer_tokens_naming_the_argument_and_dtype(dtype):
+    with pytest.raises(TypeError, match=f"tokens must be a floating-point tensor, got dtype {dtype}"):
+        _tiny()(torch.ones(2, 6, 8, dtype=dtype))
 
 
 def test_e3_7_frame_decoder_preset_reproduces_362m():

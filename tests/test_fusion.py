@@ -238,8 +238,10 @@ def test_standalone_fusion_round_trip_and_shape_errors(tmp_path):
         fusion(spatial, torch.randn(2, 5, 11))
     with pytest.raises(ValueError, match="batch size"):
         fusion(spatial, semantic[:1])
-    with pytest.raises(ValueError, match="semantic_source"):
+    with pytest.raises(ValueError, match="semantic_source: expected one of 'vision', 'llm', got 'text'"):
         CrossAttentionFusion(spatial_dim=8, semantic_dim=8, semantic_source="text")
+    with pytest.raises(TypeError, match=r"semantic_layer \(an index into the LLM hidden states\).*got '-1'"):
+        CrossAttentionFusion(spatial_dim=8, semantic_dim=8, semantic_layer="-1")
 
 
 def test_bad_inputs_raise_clear_errors():
@@ -280,6 +282,12 @@ def test_bad_inputs_raise_clear_errors():
         make_encoder(semantic_layer=3)
     with pytest.raises(ValueError, match="semantic_layer=1 selects an LLM layer"):
         make_encoder(semantic_source="vision", semantic_layer=1)
+    with pytest.raises(TypeError, match="semantic_layer .*got True"):
+        make_encoder(semantic_layer=True)
+    with pytest.raises(TypeError, match=r"dino_image_size\[0\] \(height\): expected an int, got 28.0"):
+        make_encoder(dino_image_size=(28.0, 28))
+    with pytest.raises(TypeError, match="qwen_image_size: expected an int .* or a \\(height, width\\) pair"):
+        make_encoder(qwen_image_size="28")
     with pytest.raises(TypeError, match="unexpected keyword"):
         HybridEncoder.from_pretrained("unused", dino=None, vlm=None, revison="main")
     with pytest.raises(ValueError, match="quantization_config is not supported"):

@@ -72,8 +72,12 @@ def test_baselines_reject_bad_input():
         CopyLastFrame()([[1.0]])
     with pytest.raises(ValueError, match="clamp"):
         LinearExtrapolation(clamp=(1.0, 0.0))
-    with pytest.raises(ValueError, match="clamp"):
+    with pytest.raises(TypeError, match="clamp: expected None or a \\(low, high\\) pair of numbers, got 1.0"):
         LinearExtrapolation(clamp=1.0)
+    with pytest.raises(TypeError, match=r"clamp\[1\] \(high\): expected a real number, got '1'"):
+        LinearExtrapolation(clamp=(0.0, "1"))
+    with pytest.raises(TypeError, match="horizon: expected an int, got 1.0"):
+        CopyLastFrame()(torch.randn(2, 3, 5, 8), horizon=1.0)
     with pytest.raises(TypeError, match="boolean"):
         CopyLastFrame()(torch.randn(2, 3, 5, 8), torch.ones(2, 5))
     with pytest.raises(ValueError, match="only supported for token context"):
@@ -192,17 +196,31 @@ def test_head_rejects_bad_input(cls):
     empty[1] = False
     with pytest.raises(ValueError, match="at least one real token in every sample"):
         head(torch.randn(2, 3, 5, 8), empty)
-    with pytest.raises(ValueError, match="depth: expected an int >= 1, got 0"):
-        cls(dim=8, depth=0)
-    with pytest.raises(ValueError, match="hidden_dim"):
-        cls(dim=8, hidden_dim=0)
-    with pytest.raises(ValueError, match="ff_mult"):
-        cls(dim=8, ff_mult=0)
-    with pytest.raises(ValueError, match="dropout"):
-        cls(dim=8, dropout=1.0)
-    with pytest.raises(TypeError, match="predict_delta must be a bool"):
-        cls(dim=8, predict_delta="yes")
+    with pytest.raises(TypeError, match="horizon: expected an int, got '1'"):
+        head(torch.randn(2, 3, 5, 8), horizon="1")
     assert cls(dim=8).config.dim == 8  # every other argument has a default
+
+
+@pytest.mark.parametrize("cls", HEADS)
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"depth": 0}, ValueError, "depth: expected an int >= 1, got 0"),
+        ({"hidden_dim": 0}, ValueError, "hidden_dim: expected an int >= 1, got 0"),
+        ({"ff_mult": 0}, ValueError, "ff_mult: expected a finite number > 0.0, got 0"),
+        ({"ff_mult": True}, TypeError, "ff_mult: expected a real number, got True"),
+        ({"dropout": 1.0}, ValueError, r"dropout: expected a finite number in \[0.0, 1.0\), got 1.0"),
+        ({"predict_delta": "yes"}, TypeError, "predict_delta: expected True or False, got 'yes'"),
+    ],
+)
+def test_head_refuses_bad_constructor_arguments(cls, arguments, error, message):
+    with pytest.raises(error, match=message):
+        cls(dim=8, **arguments)
+
+
+def test_temporal_head_refuses_a_non_bool_causal():
+    with pytest.raises(TypeError, match="causal: expected True or False, got 1"):
+        TemporalTransformerHead(dim=8, causal=1)
 
 
 # ---------------------------------------------------------------- losses
@@ -313,3 +331,21 @@ def test_e3_7_prediction_head_preset_reproduces_604m():
     assert isinstance(head, QueryPredictionHead) and head.config.dim == 3584
     assert count == preset.num_parameters
     assert abs(count - 604e6) / 604e6 < 0.005
+
+
+@pytest.mark.parametrize("cls", HEADS)
+def test_head_casts_float64_context_to_its_parameter_dtype(cls):
+    head = _tiny(cls).eval()
+    context = torch.randn(2, 3, 5, 8)
+    out = head(context.double())
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, head(context))
+
+
+@pytest.mark.parametrize("cls", HEADS)
+def test_head_refuses_integer_context_naming_the_argument_and_dtype(cls):
+    head = _tiny(cls)
+    with pytest.raises(TypeError, match="context must be a floating-point tensor.*torch.int64"):
+        head(torch.randint(0, 5, (2, 3, 5, 8)))
+    with pytest.raises(TypeError, match="context must be a floating-point tensor.*torch.bool"):
+        head(torch.ones(2, 3, 5, 8, dtype=torch.bool))

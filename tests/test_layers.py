@@ -34,6 +34,8 @@ def test_masked_context_tokens_do_not_change_the_output():
     changed = context.clone()
     changed[:, 3:] = 100.0
     assert torch.allclose(block(x, context, keep), block(x, changed, keep), atol=1e-6)
+    changed[:, 3:] = float("nan")  # whatever padding holds, NaN included
+    assert torch.allclose(block(x, context, keep), block(x, changed, keep), atol=1e-6)
 
 
 def test_causal_self_attention_ignores_the_future():
@@ -56,6 +58,28 @@ def test_fully_masked_query_gets_no_nan():
     attn = Attention(8, heads=1, dim_head=8)
     out = attn(torch.randn(1, 2, 8), torch.randn(1, 3, 8), torch.zeros(1, 3, dtype=torch.bool))
     assert torch.isfinite(out).all()
+
+
+def test_fully_masked_row_receives_zeros_beside_a_normal_row():
+    torch.manual_seed(0)
+    attn = Attention(8, heads=2, dim_head=4)
+    x, context = torch.randn(2, 3, 8), torch.randn(2, 4, 8)
+    keep = torch.tensor([[False] * 4, [True, True, False, False]])
+    out = attn(x, context, keep)
+    # nothing to attend to: the attention output is zero, so the output projection gives zero
+    assert torch.equal(out[0], torch.zeros_like(out[0]))
+    assert torch.allclose(out[1:], attn(x[1:], context[1:], keep[1:]), atol=1e-6)
+
+
+def test_nan_in_an_unmasked_context_token_reaches_the_output():
+    torch.manual_seed(0)
+    attn = Attention(8, heads=2, dim_head=4)
+    x, context = torch.randn(2, 3, 8), torch.randn(2, 4, 8)
+    keep = torch.tensor([[True, True, True, False], [True, True, False, False]])
+    context[0, 1] = float("nan")  # a real token of sample 0
+    out = attn(x, context, keep)
+    assert torch.isnan(out[0]).all()
+    assert torch.isfinite(out[1]).all()
 
 
 def test_masked_mean_counts_only_real_tokens():

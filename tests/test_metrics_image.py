@@ -61,8 +61,11 @@ def test_psnr_cap_is_explicit():
     torch.testing.assert_close(psnr(prediction, target, max_db=100.0), torch.tensor([100.0, 20.0]))
     torch.testing.assert_close(psnr(prediction, target, max_db=15), torch.tensor([15.0, 15.0]))
     assert torch.isinf(psnr(prediction, target)[0])  # no cap unless asked for
-    for bad in (0, -1.0, float("inf"), float("nan"), True, "100"):
-        with pytest.raises(ValueError, match="max_db must be None or a finite number > 0"):
+    for bad in (0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match=r"max_db: expected a finite number > 0.0, got"):
+            psnr(prediction, target, max_db=bad)
+    for bad in (True, "100"):  # a wrong type is a TypeError
+        with pytest.raises(TypeError, match=f"max_db: expected a real number, got {bad!r}"):
             psnr(prediction, target, max_db=bad)
 
 
@@ -86,6 +89,23 @@ def test_bad_inputs_are_rejected(metric):
 def test_ssim_rejects_images_smaller_than_window():
     with pytest.raises(ValueError, match="at least 11x11"):
         ssim(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"window_size": 4}, ValueError, "window_size: expected a positive odd int, got 4"),
+        ({"window_size": 0}, ValueError, "window_size: expected an int >= 1, got 0"),
+        ({"window_size": 7.0}, TypeError, "window_size: expected an int, got 7.0"),
+        ({"sigma": 0}, ValueError, "sigma: expected a finite number > 0.0, got 0"),
+        ({"data_range": 0}, ValueError, "data_range: expected a finite number > 0.0, got 0"),
+        ({"data_range": True}, TypeError, "data_range: expected a real number, got True"),
+    ],
+)
+def test_ssim_arguments_are_checked(arguments, error, message):
+    prediction, target = _pair(5)
+    with pytest.raises(error, match=message):
+        ssim(prediction, target, **arguments)
 
 
 def test_lpips_missing_weights_error_names_the_file(tmp_path):

@@ -106,8 +106,12 @@ def test_linear_probe_r2_split_is_seeded_and_meaningful():
     assert float(linear_probe_r2(x, x[:, :3] * 2 + 1)) > 0.99
     noise = torch.randn(80, 3, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
     assert float(linear_probe_r2(x, noise)) < 0.2
-    with pytest.raises(ValueError, match="test_fraction"):
+    with pytest.raises(ValueError, match=r"test_fraction: expected a finite number in \(0.0, 1.0\), got 1.5"):
         linear_probe_r2(x, y, test_fraction=1.5)
+    with pytest.raises(TypeError, match="test_fraction: expected a real number, got '0.2'"):
+        linear_probe_r2(x, y, test_fraction="0.2")
+    with pytest.raises(ValueError, match="alpha: expected a finite number >= 0.0, got -1"):
+        linear_probe_r2(x, y, alpha=-1)
     with pytest.raises(ValueError, match="constant"):
         linear_probe_r2(x, torch.ones(80, 2, dtype=torch.float64))
 
@@ -137,8 +141,12 @@ def test_recall_at_k():
     moved[0] = 10.0
     expected = np.mean([0 / 2, 1 / 2, 2 / 2, 2 / 2, 2 / 2, 2 / 2])
     assert abs(float(recall_at_k(line, moved, k=2, metric="euclidean")) - expected) < 1e-6
-    with pytest.raises(ValueError, match="k must be an integer in"):
+    with pytest.raises(ValueError, match=r"k \(at most n - 1 = 29 for 30 samples\): expected an int in \[1, 29\], got 30"):
         recall_at_k(x, x, k=30)
+    with pytest.raises(TypeError, match=r"k .*: expected an int, got 2.0"):
+        recall_at_k(x, x, k=2.0)
+    with pytest.raises(ValueError, match="metric: expected one of 'cosine', 'euclidean', got 'manhattan'"):
+        recall_at_k(x, x, k=2, metric="manhattan")
 
 
 def test_cosine_similarity_with_mask():
@@ -164,3 +172,15 @@ def test_set_metrics_reject_bad_input():
         linear_cka(torch.ones(10, 3), y[:10])
     with pytest.raises(ValueError, match="x_test and y_test must describe the same samples"):
         linear_probe_r2(x, y, x_test=x[:5], y_test=y[:4])
+
+
+def test_cka_batch_size_and_threshold_are_checked():
+    x, y = _features(11, n=20)
+    with pytest.raises(ValueError, match=r"batch_size \(or None\): expected an int >= 4, got 3"):
+        linear_cka(x, y, batch_size=3)
+    with pytest.raises(TypeError, match=r"batch_size \(or None\): expected an int, got True"):
+        linear_cka(x, y, batch_size=True)
+    with pytest.raises(ValueError, match="threshold: expected a finite number > 0.0, got 0"):
+        rbf_cka(x, y, threshold=0)
+    with pytest.raises(TypeError, match="threshold: expected a real number, got '1'"):
+        rbf_cka(x, y, threshold="1")

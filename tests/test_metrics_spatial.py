@@ -69,3 +69,13 @@ def test_box_average_precision_hand_computed():
     assert float(box_average_precision(truth, [torch.ones(1), torch.ones(2)], truth)) == 1.0
     with pytest.raises(ValueError, match="one entry per image"):
         box_average_precision(predictions, scores[:1], truth)
+
+
+def test_kind_and_iou_threshold_are_checked():
+    boxes = torch.tensor([[0.0, 0.0, 2.0, 2.0]])
+    with pytest.raises(ValueError, match="kind: expected one of 'box', 'mask', got 'polygon'"):
+        matched_iou(boxes, boxes, kind="polygon")
+    with pytest.raises(ValueError, match=r"iou_threshold: expected a finite number in \(0.0, 1.0\], got 1.5"):
+        box_average_precision([boxes], [torch.ones(1)], [boxes], iou_threshold=1.5)
+    with pytest.raises(TypeError, match="iou_threshold: expected a real number, got '0.5'"):
+        box_average_precision([boxes], [torch.ones(1)], [boxes], iou_threshold="0.5")

@@ -44,3 +44,13 @@ def test_non_float_dtype_is_rejected():
 def test_duplicate_registration_is_rejected():
     with pytest.raises(ValueError, match="already registered"):
         register_preset(Preset(name="dinov2-small", hub_id=None, library="timm", class_name="x"))
+
+
+def test_preset_fields_are_checked_when_made():
+    with pytest.raises(ValueError, match="library: expected one of 'transformers', 'diffusers', 'timm', .*got 'jax'"):
+        Preset(name="x", hub_id=None, library="jax", class_name="X")
+    with pytest.raises(TypeError, match="num_parameters: expected an int, got 1.5"):
+        Preset(name="x", hub_id=None, library="timm", class_name="X", num_parameters=1.5)
+    with pytest.raises(TypeError, match="preset: expected a Preset, got dict"):
+        register_preset({"name": "x"})
+    assert "x" not in PRESETS

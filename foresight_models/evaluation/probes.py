@@ -32,7 +32,7 @@ from ..metrics import (
     recall_at_k,
     rsa_spearman,
 )
-from ..metrics._checks import check_tensor
+from ..metrics.checks import check_tensor
 from ..models.layers import CrossAttentionBlock, SelfAttentionBlock
 
 __all__ = ["SpatialProbe", "evaluate_spatial_probe", "latent_alignment", "train_spatial_probe"]

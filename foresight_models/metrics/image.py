@@ -8,7 +8,6 @@ in ``[0, 1]``). Every function returns one value per image, shape ``(b,)``. Use
 from __future__ import annotations
 
 import functools
-import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -16,7 +15,8 @@ from typing import TYPE_CHECKING, Literal
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_same_shape, check_tensor
+from .._validation import check_choice, check_int, check_real
+from .checks import check_same_shape, check_tensor
 
 if TYPE_CHECKING:
     from torch import nn
@@ -34,8 +34,7 @@ __all__ = [
 
 
 def _check_pair(prediction: torch.Tensor, target: torch.Tensor, data_range: float) -> tuple[torch.Tensor, torch.Tensor]:
-    if isinstance(data_range, bool) or not isinstance(data_range, (int, float)) or not data_range > 0:
-        raise ValueError(f"data_range must be a positive number, got {data_range!r}")
+    data_range = check_real(data_range, "data_range", minimum=0.0, min_inclusive=False)
     prediction = check_tensor("prediction", prediction, ndim=4, value_range=(0.0, float(data_range)))
     target = check_tensor("target", target, ndim=4, value_range=(0.0, float(data_range)))
     check_same_shape("prediction", prediction, "target", target)
@@ -74,10 +73,8 @@ def psnr(
         ``(b,)`` in dB, ``>= 0``; ``inf`` for identical images (``max_db`` when given); higher is better.
     """
     prediction, target = _check_pair(prediction, target, data_range)
-    if max_db is not None and (
-        isinstance(max_db, bool) or not isinstance(max_db, (int, float)) or not 0 < max_db < math.inf
-    ):
-        raise ValueError(f"max_db must be None or a finite number > 0, got {max_db!r}")
+    if max_db is not None:
+        check_real(max_db, "max_db", minimum=0.0, min_inclusive=False)
     mse = (prediction - target).pow(2).flatten(1).mean(dim=1)
     value = 10.0 * torch.log10(data_range**2 / mse)
     return value if max_db is None else value.clamp(max=float(max_db))
@@ -114,10 +111,11 @@ def ssim(
         ``(b,)`` in ``[-1, 1]``; 1.0 for identical images; higher is better.
     """
     prediction, target = _check_pair(prediction, target, data_range)
-    if isinstance(window_size, bool) or not isinstance(window_size, int) or window_size < 1 or window_size % 2 == 0:
-        raise ValueError(f"window_size must be a positive odd integer, got {window_size!r}")
-    if not sigma > 0:
-        raise ValueError(f"sigma must be positive, got {sigma!r}")
+    if check_int(window_size, "window_size") % 2 == 0:
+        raise ValueError(f"window_size: expected a positive odd int, got {window_size!r}")
+    check_real(sigma, "sigma", minimum=0.0, min_inclusive=False)
+    check_real(k1, "k1", minimum=0.0, min_inclusive=False)
+    check_real(k2, "k2", minimum=0.0, min_inclusive=False)
     b, c, h, w = prediction.shape
     if h < window_size or w < window_size:
         raise ValueError(f"ssim needs images of at least {window_size}x{window_size} pixels, got {h}x{w}")
@@ -160,8 +158,7 @@ def lpips_backbone_file(net: Literal["alex", "vgg"] = "alex") -> Path:
     """
     import torch.hub
 
-    if net not in LPIPS_BACKBONE_URLS:
-        raise ValueError(f"net must be one of {sorted(LPIPS_BACKBONE_URLS)}, got {net!r}")
+    check_choice(net, "net", sorted(LPIPS_BACKBONE_URLS))
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(LPIPS_BACKBONE_URLS[net])
 
 
@@ -225,8 +222,7 @@ def load_lpips_network(
     Raises:
         LPIPSWeightsError: the backbone file is missing; the message names the file and the URL to fetch.
     """
-    if net not in LPIPS_BACKBONE_URLS:
-        raise ValueError(f"net must be one of {sorted(LPIPS_BACKBONE_URLS)}, got {net!r}")
+    check_choice(net, "net", sorted(LPIPS_BACKBONE_URLS))
     if random_backbone and backbone_weights is not None:
         raise ValueError("pass either backbone_weights or random_backbone=True, not both")
     if random_backbone:

@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
+from .._validation import check_bool, check_choice, check_int, check_real
 from ..models.layers import masked_mean
-from ._checks import check_same_length, check_same_shape, check_tensor
+from .checks import check_same_length, check_same_shape, check_tensor
 
 __all__ = [
     "cosine_similarity",
@@ -95,10 +96,10 @@ def _cka_from_grams(grams: list[tuple[torch.Tensor, torch.Tensor]], *, unbiased:
 
 
 def _batches(n: int, batch_size: int | None, unbiased: bool) -> tuple[list[slice], bool]:
+    check_bool(unbiased, "unbiased")
     if batch_size is None:
         return [slice(0, n)], unbiased
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 4:
-        raise ValueError(f"batch_size must be an integer >= 4 (or None), got {batch_size!r}")
+    check_int(batch_size, "batch_size (or None)", minimum=4)
     slices = [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
     if slices[-1].stop - slices[-1].start < 4:  # the unbiased estimator needs 4 samples: merge the tail
         slices = slices[:-2] + [slice(slices[-2].start, n)] if len(slices) > 1 else slices
@@ -150,8 +151,7 @@ def rbf_cka(
 
     Same arguments and range as :func:`linear_cka`; the bandwidth is set per set (and per minibatch).
     """
-    if not threshold > 0:
-        raise ValueError(f"threshold must be positive, got {threshold!r}")
+    check_real(threshold, "threshold", minimum=0.0, min_inclusive=False)
     x, y = _check_sets(x, y, min_samples=4 if unbiased or batch_size else 2)
     slices, unbiased = _batches(x.shape[0], batch_size, unbiased)
     grams = [(_rbf_gram(x[s], threshold), _rbf_gram(y[s], threshold)) for s in slices]
@@ -197,8 +197,7 @@ def linear_probe_r2(
     Returns:
         0-d tensor ``<= 1``; 1.0 = ``y`` is a linear function of ``x``; ``<= 0`` = no better than the mean.
     """
-    if not alpha >= 0:
-        raise ValueError(f"alpha must be >= 0, got {alpha!r}")
+    check_real(alpha, "alpha", minimum=0.0)
     x, y = _check_sets(x, y)
     if (x_test is None) != (y_test is None):
         raise ValueError("pass both x_test and y_test, or neither")
@@ -210,8 +209,7 @@ def linear_probe_r2(
             )
         x_train, y_train = x, y
     else:
-        if not 0 < test_fraction < 1:
-            raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+        check_real(test_fraction, "test_fraction", minimum=0.0, maximum=1.0, min_inclusive=False, max_inclusive=False)
         n = x.shape[0]
         n_test = round(n * test_fraction)
         if n_test < 2 or n - n_test < 2:
@@ -235,12 +233,10 @@ def rank(values: torch.Tensor) -> torch.Tensor:
 
 
 def _distances(x: torch.Tensor, metric: str) -> torch.Tensor:
-    if metric == "cosine":
+    if check_choice(metric, "metric", ("cosine", "euclidean")) == "cosine":
         normed = F.normalize(x, dim=-1)
         return 1 - normed @ normed.T
-    if metric == "euclidean":
-        return torch.cdist(x, x)
-    raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+    return torch.cdist(x, x)
 
 
 def rsa_spearman(
@@ -290,8 +286,7 @@ def recall_at_k(
     """
     x, y = _check_sets(x, y)
     n = x.shape[0]
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < n:
-        raise ValueError(f"k must be an integer in [1, {n - 1}] for {n} samples, got {k!r}")
+    check_int(k, f"k (at most n - 1 = {n - 1} for {n} samples)", maximum=n - 1)
     eye = torch.eye(n, dtype=torch.bool, device=x.device)
     nx = _distances(x, metric).masked_fill(eye, float("inf")).topk(k, dim=1, largest=False).indices
     ny = _distances(y, metric).masked_fill(eye, float("inf")).topk(k, dim=1, largest=False).indices

@@ -11,6 +11,8 @@ from typing import Literal
 
 import torch
 
+from .._validation import check_choice, check_real
+
 __all__ = ["box_average_precision", "box_iou", "mask_iou", "match_objects", "matched_iou"]
 
 
@@ -117,12 +119,10 @@ def matched_iou(
         ``(m,)`` in ``[0, 1]``: per target object, the IoU of its matched prediction, 0 when no prediction
         is left for it (fewer predictions than objects). Average it for the mean per-object IoU.
     """
-    if kind == "box":
+    if check_choice(kind, "kind", ("box", "mask")) == "box":
         iou = box_iou(prediction, target)
-    elif kind == "mask":
-        iou = mask_iou(prediction, target)
     else:
-        raise ValueError(f"kind must be 'box' or 'mask', got {kind!r}")
+        iou = mask_iou(prediction, target)
     scores = torch.zeros(iou.shape[1], device=iou.device)
     if iou.numel():
         rows, cols = match_objects(iou)
@@ -157,8 +157,7 @@ def box_average_precision(
             f"predictions, scores and targets must have one entry per image, got {len(predictions)}, "
             f"{len(scores)} and {len(targets)}"
         )
-    if not 0 < iou_threshold <= 1:
-        raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold!r}")
+    check_real(iou_threshold, "iou_threshold", minimum=0.0, maximum=1.0, min_inclusive=False)
     total = sum(int(_check_boxes(f"targets[{i}]", t).shape[0]) for i, t in enumerate(targets))
     if total == 0:
         raise ValueError("box_average_precision needs at least one ground-truth box")

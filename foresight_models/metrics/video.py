@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from ._checks import check_same_shape, check_tensor
+from .checks import check_same_shape, check_tensor
 
 __all__ = ["framewise", "temporal_consistency", "temporal_ratio"]
 

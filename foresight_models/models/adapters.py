@@ -5,108 +5,56 @@ Every adapter has one call::
     adapter(tokens (b, n, d_in), mask (b, n) | None) -> AdapterOutput(tokens (b, k, d_out), mask (b, k))
 
 ``d_out`` defaults to 4096, LTX-Video's ``caption_channels`` (the T5-XXL width). Masks are boolean with
-``True`` marking a real token; masked input tokens never change the output. Each adapter is a diffusers
-``ModelMixin, ConfigMixin``: it saves as ``config.json`` + safetensors, loads with
-``Class.from_pretrained(dir)`` and is a pipeline component.
+``True`` marking a real token; masked input tokens never change the output. Floating tokens of
+another dtype than the adapter's parameters are cast to it; integer or boolean tokens are refused
+with a ``TypeError``. Each adapter is a diffusers ``ModelMixin, ConfigMixin``: it saves as
+``config.json`` + safetensors, loads with ``Class.from_pretrained(dir)`` and is a pipeline component.
 
-The research behind them (experiment C2) compared four architectures (query, bottleneck, perceiver,
-LoRA) and found that a ~10M-parameter adapter beats a 100M one (LPIPS 0.289 vs 0.346), the best
-being the query / cross-attention design (LPIPS 0.212). :func:`build_adapter` sizes an adapter to a
-parameter budget so that study is one line per configuration.
+Four architectures: query (learned queries cross-attend to the input), bottleneck (pooling and a
+narrow MLP), perceiver (latents attend to input and latents) and LoRA (:class:`LoRAAdapter`, a LoRA
+on the VLM itself). :func:`build_adapter` sizes an adapter to a parameter budget, so a comparison
+of sizes is one line per configuration; the study that motivated them is summarised in
+``docs/research.md``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
-from diffusers.utils import BaseOutput
 from einops import rearrange, repeat
 from torch import nn
 
-from .._validation import check_int
+from .._validation import check_choice, check_int
+from .adapter_common import (
+    LTX_CAPTION_CHANNELS,
+    AdapterOutput,
+    check_sizes,
+    check_tokens_and_mask,
+    count_parameters,
+)
 from .layers import Attention, CrossAttentionBlock, FeedForward
+from .lora_adapter import LoRAAdapter
 
 __all__ = [
     "ADAPTER_KINDS",
     "AdapterOutput",
     "BottleneckAdapter",
-    "LoRAAdapter",  # noqa: F822 - resolved lazily by __getattr__ below
+    "LTX_CAPTION_CHANNELS",
+    "LoRAAdapter",
     "PerceiverAdapter",
     "QueryAdapter",
     "build_adapter",
+    "check_tokens_and_mask",
     "count_parameters",
 ]
-
-#: Default output width: LTX-Video's ``caption_channels`` (T5-v1.1-XXL's ``d_model``).
-LTX_CAPTION_CHANNELS = 4096
-
-
-@dataclass
-class AdapterOutput(BaseOutput):
-    """Output of every adapter.
-
-    Args:
-        tokens: ``(b, k, d_out)`` conditioning tokens.
-        mask: ``(b, k)`` boolean, ``True`` where the token is real.
-    """
-
-    tokens: torch.Tensor
-    mask: torch.Tensor
-
-
-def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
-    """Number of parameters of ``module`` (only those with ``requires_grad`` when ``trainable_only``).
-
-    Works on the meta device. Parameters shared between submodules are counted once.
-    """
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
-
-
-def check_tokens_and_mask(
-    tokens: torch.Tensor, mask: torch.Tensor | None, *, d_in: int, ndims: tuple[int, ...] = (3,)
-) -> torch.Tensor:
-    """Validate an adapter's inputs and return the mask as a boolean tensor of ``tokens.shape[:-1]``.
-
-    Args:
-        tokens: ``(b, n, d_in)`` (or any rank in ``ndims``), floating point.
-        mask: ``tokens.shape[:-1]``, boolean or integer 0/1 (as a transformers ``attention_mask``), or ``None``.
-    """
-    if not isinstance(tokens, torch.Tensor):
-        raise TypeError(f"tokens must be a torch.Tensor, got {type(tokens).__name__}")
-    if tokens.ndim not in ndims:
-        allowed = " or ".join(f"{n}-d" for n in ndims)
-        raise ValueError(f"tokens must be {allowed} (b, [t,] n, d_in), got shape {tuple(tokens.shape)}")
-    if not tokens.is_floating_point():
-        raise TypeError(f"tokens must be a floating-point tensor, got dtype {tokens.dtype}")
-    if tokens.shape[-1] != d_in:
-        raise ValueError(f"tokens last dimension must be d_in={d_in}, got shape {tuple(tokens.shape)}")
-    if mask is None:
-        return torch.ones(tokens.shape[:-1], dtype=torch.bool, device=tokens.device)
-    if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"mask must be a torch.Tensor or None, got {type(mask).__name__}")
-    if mask.shape != tokens.shape[:-1]:
-        raise ValueError(
-            f"mask must have shape {tuple(tokens.shape[:-1])} (tokens.shape[:-1]), got {tuple(mask.shape)}"
-        )
-    if mask.is_floating_point() or mask.is_complex():
-        raise TypeError(f"mask must be boolean (True = real token) or integer 0/1, got dtype {mask.dtype}")
-    return mask.to(device=tokens.device, dtype=torch.bool) if mask.dtype != torch.bool else mask
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        check_int(value, name, plain=True)
 
 
 def _head_split(dim: int, heads: int | None, dim_head: int | None) -> tuple[int, int]:
     """Heads and head width for a ``dim``-wide block: 64-wide heads where ``dim`` allows, else 32, else 1 head."""
-    _check_positive(**{name: value for name, value in (("heads", heads), ("dim_head", dim_head)) if value is not None})
+    check_sizes(**{name: value for name, value in (("heads", heads), ("dim_head", dim_head)) if value is not None})
     if heads is not None and dim_head is not None:
         return heads, dim_head
     if heads is not None:
@@ -116,7 +64,42 @@ def _head_split(dim: int, heads: int | None, dim_head: int | None) -> tuple[int,
     return max(1, dim // dim_head), dim_head
 
 
-class QueryAdapter(ModelMixin, ConfigMixin):
+class _LearnedTokenAdapter(ModelMixin, ConfigMixin):
+    """What the query and perceiver adapters share: ``num_tokens`` learned vectors of width ``dim``
+    read the projected input, then ``LayerNorm -> Linear(dim, d_out)`` gives the output tokens.
+
+    A subclass's ``__init__`` (with its own ``@register_to_config`` signature) calls
+    ``super().__init__()``, which checks the sizes and adds ``proj_in``; it then builds its learned
+    tokens and blocks and calls :meth:`_close` (adds ``norm_out`` and ``proj_out``).
+    """
+
+    def __init__(self):
+        super().__init__()
+        # `@register_to_config` on the subclass's `__init__` has filled `self.config` before its body runs.
+        config = self.config
+        check_sizes(**{name: config[name] for name in ("d_in", "d_out", "num_tokens", "dim", "depth")})
+        self.proj_in = nn.Linear(config.d_in, config.dim)
+
+    def _close(self) -> None:
+        self.norm_out = nn.LayerNorm(self.config.dim)
+        self.proj_out = nn.Linear(self.config.dim, self.config.d_out)
+
+    def _read_in(
+        self, tokens: torch.Tensor, mask: torch.Tensor | None, *, ndims: tuple[int, ...] = (3,)
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Checked ``tokens (b, [t,] n, d_in)`` projected to ``(b, [t,] n, dim)``, and the bool mask."""
+        tokens, mask = check_tokens_and_mask(
+            tokens, mask, d_in=self.config.d_in, ndims=ndims, dtype=self.proj_in.weight.dtype
+        )
+        return self.proj_in(tokens), mask
+
+    def _read_out(self, x: torch.Tensor) -> AdapterOutput:
+        """``(b, k, dim)`` -> ``AdapterOutput(tokens (b, k, d_out), mask (b, k))`` with an all-``True`` mask."""
+        out = self.proj_out(self.norm_out(x))
+        return AdapterOutput(tokens=out, mask=torch.ones(out.shape[:2], dtype=torch.bool, device=out.device))
+
+
+class QueryAdapter(_LearnedTokenAdapter):
     """Q-Former-like adapter: ``num_tokens`` learned queries read the input through stacked blocks of
     pre-norm cross-attention + feed-forward (no text branch), then project to ``d_out``.
 
@@ -134,41 +117,29 @@ class QueryAdapter(ModelMixin, ConfigMixin):
         dropout: dropout in attention and feed-forward.
     """
 
+    # fmt: off
     @register_to_config
     def __init__(
-        self,
-        *,
-        d_in: int,
-        d_out: int = LTX_CAPTION_CHANNELS,
-        num_tokens: int = 32,
-        dim: int = 512,
-        depth: int = 2,
-        heads: int | None = None,
-        dim_head: int | None = None,
-        ff_mult: float = 4.0,
-        dropout: float = 0.0,
+        self, *, d_in: int, d_out: int = LTX_CAPTION_CHANNELS, num_tokens: int = 32, dim: int = 512, depth: int = 2,
+        heads: int | None = None, dim_head: int | None = None, ff_mult: float = 4.0, dropout: float = 0.0,
     ):
+        # fmt: on
         super().__init__()
-        _check_positive(d_in=d_in, d_out=d_out, num_tokens=num_tokens, dim=dim, depth=depth)
         heads, dim_head = _head_split(dim, heads, dim_head)
-        self.proj_in = nn.Linear(d_in, dim)
         self.queries = nn.Parameter(torch.randn(num_tokens, dim) * 0.02)
         self.blocks = nn.ModuleList(
             CrossAttentionBlock(dim, heads=heads, dim_head=dim_head, ff_mult=ff_mult, dropout=dropout)
             for _ in range(depth)
         )
-        self.norm_out = nn.LayerNorm(dim)
-        self.proj_out = nn.Linear(dim, d_out)
+        self._close()
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> AdapterOutput:
         """``tokens (b, n, d_in)``, ``mask (b, n)`` -> ``AdapterOutput(tokens (b, k, d_out), mask (b, k))``."""
-        mask = check_tokens_and_mask(tokens, mask, d_in=self.config.d_in)
-        context = self.proj_in(tokens)
-        x = repeat(self.queries, "k d -> b k d", b=tokens.shape[0])
+        context, mask = self._read_in(tokens, mask)
+        x = repeat(self.queries, "k d -> b k d", b=context.shape[0])
         for block in self.blocks:
             x = block(x, context, context_mask=mask)
-        out = self.proj_out(self.norm_out(x))
-        return AdapterOutput(tokens=out, mask=torch.ones(out.shape[:2], dtype=torch.bool, device=out.device))
+        return self._read_out(x)
 
 
 class BottleneckAdapter(ModelMixin, ConfigMixin):
@@ -200,7 +171,7 @@ class BottleneckAdapter(ModelMixin, ConfigMixin):
         dropout: float = 0.0,
     ):
         super().__init__()
-        _check_positive(d_in=d_in, d_out=d_out, num_tokens=num_tokens, hidden_dim=hidden_dim)
+        check_sizes(d_in=d_in, d_out=d_out, num_tokens=num_tokens, hidden_dim=hidden_dim)
         self.norm_in = nn.LayerNorm(d_in)
         self.mlp = nn.Sequential(
             nn.Linear(d_in, hidden_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden_dim, d_out)
@@ -217,7 +188,7 @@ class BottleneckAdapter(ModelMixin, ConfigMixin):
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> AdapterOutput:
         """``tokens (b, n, d_in)``, ``mask (b, n)`` -> ``AdapterOutput(tokens (b, k, d_out), mask (b, k))``."""
-        mask = check_tokens_and_mask(tokens, mask, d_in=self.config.d_in)
+        tokens, mask = check_tokens_and_mask(tokens, mask, d_in=self.config.d_in, dtype=self.norm_in.weight.dtype)
         membership = self.bins(tokens.shape[1], self.config.num_tokens, device=tokens.device)
         weights = (membership[None] & mask[:, None, :]).to(tokens.dtype)  # b k n
         counts = weights.sum(dim=-1, keepdim=True)
@@ -227,7 +198,7 @@ class BottleneckAdapter(ModelMixin, ConfigMixin):
         return AdapterOutput(tokens=out, mask=out_mask)
 
 
-class PerceiverAdapter(ModelMixin, ConfigMixin):
+class PerceiverAdapter(_LearnedTokenAdapter):
     """Flamingo-style perceiver resampler: ``num_tokens`` learned latents attend to the concatenation
     of the (projected) input tokens and the latents, through ``depth`` pre-norm blocks of attention
     + feed-forward, then project to ``d_out``.
@@ -250,27 +221,18 @@ class PerceiverAdapter(ModelMixin, ConfigMixin):
         dropout: dropout in attention and feed-forward.
     """
 
+    # fmt: off
     @register_to_config
     def __init__(
-        self,
-        *,
-        d_in: int,
-        d_out: int = LTX_CAPTION_CHANNELS,
-        num_tokens: int = 32,
-        dim: int = 512,
-        depth: int = 2,
-        heads: int | None = None,
-        dim_head: int | None = None,
-        ff_mult: float = 4.0,
-        num_frames: int | None = None,
+        self, *, d_in: int, d_out: int = LTX_CAPTION_CHANNELS, num_tokens: int = 32, dim: int = 512, depth: int = 2,
+        heads: int | None = None, dim_head: int | None = None, ff_mult: float = 4.0, num_frames: int | None = None,
         dropout: float = 0.0,
     ):
+        # fmt: on
         super().__init__()
-        _check_positive(d_in=d_in, d_out=d_out, num_tokens=num_tokens, dim=dim, depth=depth)
         if num_frames is not None:
-            _check_positive(num_frames=num_frames)
+            check_sizes(num_frames=num_frames)
         heads, dim_head = _head_split(dim, heads, dim_head)
-        self.proj_in = nn.Linear(d_in, dim)
         self.latents = nn.Parameter(torch.randn(num_tokens, dim) * 0.02)
         self.time_embed = nn.Parameter(torch.randn(num_frames, dim) * 0.02) if num_frames is not None else None
         self.layers = nn.ModuleList(
@@ -282,14 +244,12 @@ class PerceiverAdapter(ModelMixin, ConfigMixin):
             )
             for _ in range(depth)
         )
-        self.norm_out = nn.LayerNorm(dim)
-        self.proj_out = nn.Linear(dim, d_out)
+        self._close()
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> AdapterOutput:
         """``tokens (b, n, d_in)`` or ``(b, t, n, d_in)``, ``mask`` of ``tokens.shape[:-1]``
         -> ``AdapterOutput(tokens (b, k, d_out), mask (b, k))``."""
-        mask = check_tokens_and_mask(tokens, mask, d_in=self.config.d_in, ndims=(3, 4))
-        x = self.proj_in(tokens)
+        x, mask = self._read_in(tokens, mask, ndims=(3, 4))
         if x.ndim == 4:
             t = x.shape[1]
             if self.time_embed is not None:
@@ -308,8 +268,7 @@ class PerceiverAdapter(ModelMixin, ConfigMixin):
             context = torch.cat([x, latents], dim=1)
             latents = latents + attn(latents, context, torch.cat([mask, latent_mask], dim=1))
             latents = latents + ff(latents)
-        out = self.proj_out(self.norm_out(latents))
-        return AdapterOutput(tokens=out, mask=latent_mask)
+        return self._read_out(latents)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -361,7 +320,7 @@ def build_adapter(
     Other constructor arguments (``ff_mult``, ``num_frames``, ``dropout``, or a fixed ``depth``) pass
     through ``kwargs``.
 
-    Example (the 10M vs 100M study of the research, Qwen2.5-VL-7B -> LTX-Video)::
+    Example (a 10M and a 100M adapter from Qwen2.5-VL-7B to LTX-Video; see ``docs/research.md``)::
 
         small = build_adapter("query", d_in=3584, d_out=4096, target_params=10_000_000)
         large = build_adapter("query", d_in=3584, d_out=4096, target_params=100_000_000)
@@ -377,9 +336,9 @@ def build_adapter(
             "build_adapter cannot size kind='lora' without the VLM it adapts; build LoRAAdapter(...) and "
             "choose its rank with LoRAAdapter.rank_for_budget(vlm, target_params)"
         )
-    if kind not in _ADAPTER_CLASSES:
-        raise ValueError(f"unknown adapter kind {kind!r}; allowed: {', '.join(_ADAPTER_CLASSES)}")
-    _check_positive(d_in=d_in, d_out=d_out, num_tokens=num_tokens, target_params=target_params)
+    check_choice(kind, "kind", tuple(_ADAPTER_CLASSES))
+    check_sizes(d_in=d_in, d_out=d_out, num_tokens=num_tokens)
+    target_params = check_int(target_params, "target_params")
     solved = "hidden_dim" if kind == "bottleneck" else "dim"
     if solved in kwargs:
         raise ValueError(
@@ -423,16 +382,3 @@ def build_adapter(
             f"{params:,} parameters"
         )
     return cls(**fixed, **config)
-
-
-# Registers LoRAAdapter's module whenever this one is imported, so pipeline folders naming it resolve.
-from . import lora_adapter as _lora_adapter  # noqa: E402, F401
-
-
-def __getattr__(name: str):
-    # LoRAAdapter lives in its own module, which imports this one; re-exported lazily to avoid a cycle.
-    if name == "LoRAAdapter":
-        from .lora_adapter import LoRAAdapter
-
-        return LoRAAdapter
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,7 +24,6 @@ __all__ = [
     "OPENAI_CLIP_STD",
     "DinoBackbone",
     "QwenBackbone",
-    "image_size_pair",
     "normalize",
     "qwen_patchify",
     "resize",
@@ -82,18 +81,6 @@ def qwen_patchify(images: torch.Tensor, *, patch_size: int, merge_size: int, tem
     )
     patches = patches.unsqueeze(6).expand(-1, -1, -1, -1, -1, -1, temporal_patch_size, -1, -1)
     return patches.reshape(b * gh * gw, c * temporal_patch_size * patch_size * patch_size)
-
-
-def image_size_pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
-    """An int or ``(h, w)`` -> ``(h, w)``, or a ``ValueError`` naming ``name``."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        raise ValueError(f"{name} must be an int or a pair of ints (height, width), got {value!r}")
-    values = tuple(value)
-    if len(values) != 2 or not all(isinstance(v, int) for v in values):
-        raise ValueError(f"{name} must be an int or a pair of ints (height, width), got {value!r}")
-    return values  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

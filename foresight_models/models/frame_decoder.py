@@ -13,21 +13,10 @@ from diffusers.models.modeling_utils import ModelMixin
 from einops import rearrange
 from torch import nn
 
+from .._validation import check_int, check_size_pair
 from .losses import pixel_l1_loss
 
 __all__ = ["SimpleFrameDecoder"]
-
-
-def _pair(name: str, value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, value)
-    if (
-        not isinstance(value, (tuple, list))
-        or len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
-    ):
-        raise ValueError(f"{name} must be a positive int or a pair of positive ints, got {value!r}")
-    return int(value[0]), int(value[1])
 
 
 def _group_norm(channels: int) -> nn.GroupNorm:
@@ -86,16 +75,13 @@ class SimpleFrameDecoder(ModelMixin, ConfigMixin):
     ):
         super().__init__()
         for name, value in (("dim", dim), ("blocks_per_stage", blocks_per_stage), ("out_channels", out_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if (
-            not isinstance(channels, (tuple, list))
-            or len(channels) < 1
-            or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in channels)
-        ):
-            raise ValueError(f"channels must be a non-empty sequence of positive ints, got {channels!r}")
-        self.grid = _pair("grid", grid)
-        self.out_size = _pair("out_size", out_size)
+            check_int(value, name, plain=True)
+        if not isinstance(channels, (tuple, list)) or len(channels) < 1:
+            raise TypeError(f"channels: expected a non-empty sequence of positive ints, got {channels!r}")
+        for i, width in enumerate(channels):
+            check_int(width, f"channels[{i}]", plain=True)
+        self.grid = check_size_pair(grid, "grid", plain=True)
+        self.out_size = check_size_pair(out_size, "out_size", plain=True)
         factor = 2 ** (len(channels) - 1)
         if any(s % factor for s in self.out_size):
             raise ValueError(
@@ -117,9 +103,15 @@ class SimpleFrameDecoder(ModelMixin, ConfigMixin):
         )
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``tokens (b, n, d)`` with ``n = gh * gw`` (row-major) -> images ``(b, out_channels, H, W)`` in [0, 1]."""
+        """``tokens (b, n, d)`` with ``n = gh * gw`` (row-major) -> images ``(b, out_channels, H, W)`` in [0, 1].
+
+        Floating tokens of another dtype are cast to the decoder's parameter dtype (the images come
+        out in it); integer or boolean tokens raise a ``TypeError``.
+        """
         if not isinstance(tokens, torch.Tensor):
             raise TypeError(f"tokens must be a torch.Tensor of shape (b, n, d), got {type(tokens).__name__}")
+        if not tokens.is_floating_point():
+            raise TypeError(f"tokens must be a floating-point tensor, got dtype {tokens.dtype}")
         gh, gw = self.grid
         if tokens.ndim != 3:
             raise ValueError(f"tokens must have shape (b, n, d), got {tuple(tokens.shape)}")
@@ -127,6 +119,7 @@ class SimpleFrameDecoder(ModelMixin, ConfigMixin):
             raise ValueError(f"tokens hold n={tokens.shape[1]} tokens but grid={self.grid} needs gh * gw = {gh * gw}")
         if tokens.shape[2] != self.config.dim:
             raise ValueError(f"tokens have d={tokens.shape[2]} but the decoder was built with dim={self.config.dim}")
+        tokens = tokens.to(self.proj_in[1].weight.dtype)
         x = rearrange(self.proj_in(tokens), "b (gh gw) c -> b c gh gw", gh=gh, gw=gw)
         if (gh, gw) != self.base_size:
             x = F.interpolate(x, size=self.base_size, mode="bilinear", align_corners=False)

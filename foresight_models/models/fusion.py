@@ -1,7 +1,7 @@
 """Hybrid encoder: DINOv2 spatial tokens fused with Qwen2.5-VL semantic tokens by cross-attention.
 
-Qwen2.5-VL alone loses spatial detail (its 2x2 token merger; spatial IoU 0.559). Letting DINOv2
-patch tokens query Qwen2.5-VL tokens keeps it (spatial IoU 0.837, LPIPS 0.162 with DINOv2-ViT-L).
+Qwen2.5-VL's 2x2 token merger loses spatial detail; letting DINOv2 patch tokens query Qwen2.5-VL
+tokens keeps it (the measurements are summarised in ``docs/research.md``).
 
 - :class:`CrossAttentionFusion` is the trainable part: DINOv2 tokens ``(b, n, d_dino)`` are
   projected to the fusion width and are the queries of gated cross-attention blocks whose keys and
@@ -26,7 +26,7 @@ from diffusers.configuration_utils import register_to_config
 from einops import rearrange
 from torch import nn
 
-from .._validation import check_int
+from .._validation import check_choice, check_int, check_size_pair
 from .backbones import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -34,7 +34,6 @@ from .backbones import (
     OPENAI_CLIP_STD,
     DinoBackbone,
     QwenBackbone,
-    image_size_pair,
     normalize,
     qwen_patchify,
     resize,
@@ -81,7 +80,7 @@ class CrossAttentionFusion(ModelMixin, ConfigMixin):
         ff_mult: feed-forward expansion.
         dropout: attention and feed-forward dropout.
         semantic_source: which Qwen representation the fusion reads: ``"llm"`` (LLM hidden states of
-            ``semantic_layer``; the final layer aligned best with the video model, CKA 0.687) or
+            ``semantic_layer``; see ``docs/research.md`` for how the layers compare) or
             ``"vision"`` (the vision tower's output after the 2x2 merger).
         semantic_layer: for ``"llm"``, an index into the LLM's ``hidden_states`` (0 = embeddings,
             ``k`` = output of decoder layer ``k``, -1 = final layer after its norm).
@@ -109,10 +108,8 @@ class CrossAttentionFusion(ModelMixin, ConfigMixin):
         sizes = {"spatial_dim": spatial_dim, "semantic_dim": semantic_dim, "dim": dim}
         for name, value in {**sizes, "depth": depth, "heads": heads, "dim_head": dim_head}.items():
             check_int(value, name, plain=True)
-        if semantic_source not in SEMANTIC_SOURCES:
-            raise ValueError(f"semantic_source must be one of {SEMANTIC_SOURCES}, got {semantic_source!r}")
-        if isinstance(semantic_layer, bool) or not isinstance(semantic_layer, int):
-            raise ValueError(f"semantic_layer must be an int index into the LLM hidden states, got {semantic_layer!r}")
+        check_choice(semantic_source, "semantic_source", SEMANTIC_SOURCES)
+        check_int(semantic_layer, "semantic_layer (an index into the LLM hidden states)", minimum=None, plain=True)
         self.proj_in = nn.Linear(spatial_dim, dim)
         self.blocks = nn.ModuleList(
             CrossAttentionBlock(
@@ -236,8 +233,8 @@ class HybridEncoder(ModelMixin, ConfigMixin):
             )
         dino_backbone = DinoBackbone.wrap(dino)
         qwen_backbone = QwenBackbone.wrap(vlm)
-        self._dino_size = image_size_pair(dino_image_size, "dino_image_size")
-        self._qwen_size = image_size_pair(qwen_image_size, "qwen_image_size")
+        self._dino_size = check_size_pair(dino_image_size, "dino_image_size")
+        self._qwen_size = check_size_pair(qwen_image_size, "qwen_image_size")
         dino_backbone.check_image_size(self._dino_size)
         qwen_backbone.check_image_size(self._qwen_size)
         for name, stats in (("dino_mean", dino_mean), ("dino_std", dino_std), ("qwen_mean", qwen_mean)):
@@ -251,8 +248,8 @@ class HybridEncoder(ModelMixin, ConfigMixin):
             raise ValueError(f"spatial_dim={spatial_dim} but the DINOv2 backbone's width is {dino_backbone.dim}")
         if semantic_dim is not None and semantic_dim != qwen_backbone.dim:
             raise ValueError(f"semantic_dim={semantic_dim} but the Qwen backbone's token width is {qwen_backbone.dim}")
-        if isinstance(semantic_layer, bool) or not isinstance(semantic_layer, int):
-            raise ValueError(f"semantic_layer must be an int index into the LLM hidden states, got {semantic_layer!r}")
+        check_choice(semantic_source, "semantic_source", SEMANTIC_SOURCES)
+        check_int(semantic_layer, "semantic_layer (an index into the LLM hidden states)", minimum=None, plain=True)
         if semantic_source == "llm":
             if qwen_backbone.multimodal is None:
                 raise ValueError(

@@ -14,15 +14,13 @@ the same objects predict pixel clips ``(b, t, c, h, w) -> (b, c, h, w)``.
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from einops import rearrange
 from torch import nn
 
-from .._validation import check_int
+from .._validation import check_bool, check_int, check_probability, check_real
 from .layers import CrossAttentionBlock, SelfAttentionBlock
 
 __all__ = [
@@ -35,9 +33,7 @@ __all__ = [
 
 
 def _check_horizon(horizon: int) -> int:
-    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-        raise ValueError(f"horizon must be an integer >= 1, got {horizon!r}")
-    return horizon
+    return check_int(horizon, "horizon")
 
 
 def _check_clip(context: torch.Tensor, *, min_frames: int = 1) -> None:
@@ -93,14 +89,14 @@ class LinearExtrapolation(nn.Module):
 
     def __init__(self, *, clamp: tuple[float, float] | None = None):
         super().__init__()
-        if clamp is not None and (
-            not isinstance(clamp, (tuple, list))
-            or len(clamp) != 2
-            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in clamp)
-            or not clamp[0] < clamp[1]
-        ):
-            raise ValueError(f"clamp must be None or a (low, high) pair of numbers with low < high, got {clamp!r}")
-        self.clamp = None if clamp is None else (float(clamp[0]), float(clamp[1]))
+        if clamp is not None:
+            if not isinstance(clamp, (tuple, list)) or len(clamp) != 2:
+                raise TypeError(f"clamp: expected None or a (low, high) pair of numbers, got {clamp!r}")
+            low, high = check_real(clamp[0], "clamp[0] (low)"), check_real(clamp[1], "clamp[1] (high)")
+            if not low < high:
+                raise ValueError(f"clamp: expected low < high, got {clamp!r}")
+            clamp = (low, high)
+        self.clamp = clamp
 
     def forward(self, context: torch.Tensor, mask: torch.Tensor | None = None, *, horizon: int = 1) -> torch.Tensor:
         _check_clip(context, min_frames=2)
@@ -111,47 +107,6 @@ class LinearExtrapolation(nn.Module):
         if self.clamp is not None:
             predicted = predicted.clamp(*self.clamp)
         return predicted
-
-
-def _check_head_arguments(
-    *,
-    dim: int,
-    hidden_dim: int | None,
-    depth: int,
-    heads: int,
-    dim_head: int,
-    ff_mult: float,
-    num_frames: int,
-    max_tokens: int,
-    max_horizon: int,
-    dropout: float,
-    **flags: bool,
-) -> int:
-    """Validate the constructor arguments shared by the heads (``flags``: bool options such as ``causal``).
-
-    Returns ``hidden_dim``, defaulting to ``dim``.
-    """
-    hidden_dim = dim if hidden_dim is None else hidden_dim
-    sizes = {
-        "dim": dim,
-        "hidden_dim": hidden_dim,
-        "depth": depth,
-        "heads": heads,
-        "dim_head": dim_head,
-        "num_frames": num_frames,
-        "max_tokens": max_tokens,
-        "max_horizon": max_horizon,
-    }
-    for name, value in sizes.items():
-        check_int(value, name, plain=True)
-    if isinstance(ff_mult, bool) or not isinstance(ff_mult, numbers.Real) or not ff_mult > 0:
-        raise ValueError(f"ff_mult must be a number > 0, got {ff_mult!r}")
-    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
-    for name, value in flags.items():
-        if not isinstance(value, bool):
-            raise TypeError(f"{name} must be a bool, got {value!r}")
-    return hidden_dim
 
 
 class _ContextEmbedding(nn.Module):
@@ -182,10 +137,15 @@ class _ContextEmbedding(nn.Module):
         self.pos_embed = nn.Parameter(torch.randn(max_tokens, hidden_dim) * 0.02) if positions else None
         self.horizon_embed = nn.Parameter(torch.randn(max_horizon, hidden_dim) * 0.02)
 
-    def validate(self, context: torch.Tensor, mask: torch.Tensor | None, horizon: int) -> torch.Tensor | None:
-        """Check ``context (b, t, n, d)``, ``mask`` and ``horizon``; return the mask as ``(b, t, n)`` or ``None``."""
+    def validate(
+        self, context: torch.Tensor, mask: torch.Tensor | None, horizon: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Check ``context (b, t, n, d)``, ``mask`` and ``horizon``; return the context in the
+        parameters' dtype (floating context of another dtype is cast) and the mask as ``(b, t, n)`` or ``None``."""
         if not isinstance(context, torch.Tensor):
             raise TypeError(f"context must be a torch.Tensor of shape (b, t, n, d), got {type(context).__name__}")
+        if not context.is_floating_point():
+            raise TypeError(f"context must be a floating-point tensor of tokens, got dtype {context.dtype}")
         if context.ndim != 4:
             raise ValueError(f"context must have shape (b, t, n, d), got {tuple(context.shape)}")
         b, t, n, d = context.shape
@@ -198,8 +158,9 @@ class _ContextEmbedding(nn.Module):
         _check_horizon(horizon)
         if horizon > self.max_horizon:
             raise ValueError(f"horizon={horizon} exceeds max_horizon={self.max_horizon} the head was built with")
+        context = context.to(self.time_embed.dtype)
         if mask is None:
-            return None
+            return context, None
         if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
             raise TypeError(f"mask must be a boolean torch.Tensor or None, got {getattr(mask, 'dtype', type(mask))}")
         if tuple(mask.shape) == (b, n):
@@ -208,7 +169,7 @@ class _ContextEmbedding(nn.Module):
             raise ValueError(f"mask must have shape (b, n)={(b, n)} or (b, t, n)={(b, t, n)}, got {tuple(mask.shape)}")
         if not bool(mask.flatten(1).any(dim=1).all()):
             raise ValueError("mask must keep at least one real token in every sample")
-        return mask
+        return context, mask
 
     def forward(self, context: torch.Tensor, horizon: int) -> torch.Tensor:
         """``(b, t, n, d) -> (b, t, n, hidden_dim)``."""
@@ -220,15 +181,59 @@ class _ContextEmbedding(nn.Module):
         return h + self.horizon_embed[horizon - 1]
 
 
-def _output_projection(hidden_dim: int, dim: int, *, zero_init: bool) -> nn.Sequential:
-    proj = nn.Linear(hidden_dim, dim)
-    if zero_init:
-        nn.init.zeros_(proj.weight)
-        nn.init.zeros_(proj.bias)
-    return nn.Sequential(nn.LayerNorm(hidden_dim), proj)
+class _PredictionHead(ModelMixin, ConfigMixin):
+    """What the trainable heads share: argument checks, the context embedding, the output projection
+    and the ``predict_delta`` residual, so that a head only writes its own layers and forward.
+
+    A head's ``__init__`` (with its own ``@register_to_config`` signature) calls ``super().__init__()``,
+    which checks the arguments and adds ``embed``, then builds its layers and calls :meth:`_close`
+    (adds ``proj_out``). Its forward starts with :meth:`_read_in` and ends with :meth:`_read_out`.
+    """
+
+    def __init__(self, *, positions: bool = True, from_start: bool = False):
+        super().__init__()
+        # `@register_to_config` on the head's `__init__` has filled `self.config` before its body runs.
+        config = self.config
+        self.hidden_dim = config.dim if config.hidden_dim is None else config.hidden_dim
+        for name in ("dim", "depth", "heads", "dim_head", "num_frames", "max_tokens", "max_horizon"):
+            check_int(config[name], name, plain=True)
+        check_int(self.hidden_dim, "hidden_dim", plain=True)
+        check_real(config.ff_mult, "ff_mult", minimum=0.0, min_inclusive=False)
+        check_probability(config.dropout, "dropout")
+        check_bool(config.predict_delta, "predict_delta")
+        self.embed = _ContextEmbedding(
+            dim=config.dim,
+            hidden_dim=self.hidden_dim,
+            num_frames=config.num_frames,
+            max_tokens=config.max_tokens,
+            max_horizon=config.max_horizon,
+            positions=positions,
+            from_start=from_start,
+        )
+
+    def _close(self) -> None:
+        """Add the output projection ``LayerNorm -> Linear(hidden_dim, dim)``, zero at first with ``predict_delta``."""
+        proj = nn.Linear(self.hidden_dim, self.config.dim)
+        if self.config.predict_delta:
+            nn.init.zeros_(proj.weight)
+            nn.init.zeros_(proj.bias)
+        self.proj_out = nn.Sequential(nn.LayerNorm(self.hidden_dim), proj)
+
+    def _read_in(
+        self, context: torch.Tensor, mask: torch.Tensor | None, horizon: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Checked ``context (b, t, n, d)``, its mask ``(b, t, n)`` or ``None``, and the embedded
+        context ``(b, t, n, hidden_dim)``."""
+        context, mask = self.embed.validate(context, mask, horizon)
+        return context, mask, self.embed(context, horizon)
+
+    def _read_out(self, hidden: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        """Project ``hidden (..., hidden_dim)`` to ``(..., dim)``; with ``predict_delta`` add it to ``last``."""
+        out = self.proj_out(hidden)
+        return last + out if self.config.predict_delta else out
 
 
-class QueryPredictionHead(ModelMixin, ConfigMixin):
+class QueryPredictionHead(_PredictionHead):
     """Learned queries cross-attend to all context tokens and become the next frame's tokens.
 
     One query per token position: query ``i`` is a learned embedding plus the last frame's token ``i``
@@ -252,51 +257,27 @@ class QueryPredictionHead(ModelMixin, ConfigMixin):
         dropout: attention and feed-forward dropout.
     """
 
+    # fmt: off
     @register_to_config
     def __init__(
-        self,
-        *,
-        dim: int = 1024,
-        hidden_dim: int | None = None,
-        depth: int = 2,
-        heads: int = 8,
-        dim_head: int = 64,
-        ff_mult: float = 4.0,
-        num_frames: int = 8,
-        max_tokens: int = 1024,
-        max_horizon: int = 1,
-        predict_delta: bool = False,
-        dropout: float = 0.0,
+        self, *, dim: int = 1024, hidden_dim: int | None = None, depth: int = 2, heads: int = 8, dim_head: int = 64,
+        ff_mult: float = 4.0, num_frames: int = 8, max_tokens: int = 1024, max_horizon: int = 1,
+        predict_delta: bool = False, dropout: float = 0.0,
     ):
+        # fmt: on
         super().__init__()
-        hidden_dim = _check_head_arguments(
-            dim=dim,
-            hidden_dim=hidden_dim,
-            depth=depth,
-            heads=heads,
-            dim_head=dim_head,
-            ff_mult=ff_mult,
-            num_frames=num_frames,
-            max_tokens=max_tokens,
-            max_horizon=max_horizon,
-            dropout=dropout,
-            predict_delta=predict_delta,
-        )
-        self.embed = _ContextEmbedding(
-            dim=dim, hidden_dim=hidden_dim, num_frames=num_frames, max_tokens=max_tokens, max_horizon=max_horizon
-        )
+        hidden_dim = self.hidden_dim
         self.queries = nn.Parameter(torch.randn(max_tokens, hidden_dim) * 0.02)
         block = {"heads": heads, "dim_head": dim_head, "ff_mult": ff_mult, "dropout": dropout}
         self.layers = nn.ModuleList(
             nn.ModuleList([CrossAttentionBlock(hidden_dim, **block), SelfAttentionBlock(hidden_dim, **block)])
             for _ in range(depth)
         )
-        self.proj_out = _output_projection(hidden_dim, dim, zero_init=predict_delta)
+        self._close()
 
     def forward(self, context: torch.Tensor, mask: torch.Tensor | None = None, *, horizon: int = 1) -> torch.Tensor:
-        mask = self.embed.validate(context, mask, horizon)
+        context, mask, h = self._read_in(context, mask, horizon)
         n = context.shape[2]
-        h = self.embed(context, horizon)
         queries = h[:, -1] + self.queries[:n]
         memory = rearrange(h, "b t n d -> b (t n) d")
         memory_mask = None if mask is None else rearrange(mask, "b t n -> b (t n)")
@@ -304,11 +285,10 @@ class QueryPredictionHead(ModelMixin, ConfigMixin):
         for cross, self_attn in self.layers:
             queries = cross(queries, memory, memory_mask)
             queries = self_attn(queries, query_mask)
-        out = self.proj_out(queries)
-        return context[:, -1] + out if self.config.predict_delta else out
+        return self._read_out(queries, context[:, -1])
 
 
-class MultiFrameHead(ModelMixin, ConfigMixin):
+class MultiFrameHead(_PredictionHead):
     """Per-token temporal attention: each token's next value is aggregated from its own history.
 
     For every token position a query (the last frame's token plus a learned embedding) attends over
@@ -319,65 +299,35 @@ class MultiFrameHead(ModelMixin, ConfigMixin):
     :class:`QueryPredictionHead`.
     """
 
+    # fmt: off
     @register_to_config
     def __init__(
-        self,
-        *,
-        dim: int = 1024,
-        hidden_dim: int | None = None,
-        depth: int = 2,
-        heads: int = 8,
-        dim_head: int = 64,
-        ff_mult: float = 4.0,
-        num_frames: int = 8,
-        max_tokens: int = 1024,
-        max_horizon: int = 1,
-        predict_delta: bool = False,
-        dropout: float = 0.0,
+        self, *, dim: int = 1024, hidden_dim: int | None = None, depth: int = 2, heads: int = 8, dim_head: int = 64,
+        ff_mult: float = 4.0, num_frames: int = 8, max_tokens: int = 1024, max_horizon: int = 1,
+        predict_delta: bool = False, dropout: float = 0.0,
     ):
-        super().__init__()
-        hidden_dim = _check_head_arguments(
-            dim=dim,
-            hidden_dim=hidden_dim,
-            depth=depth,
-            heads=heads,
-            dim_head=dim_head,
-            ff_mult=ff_mult,
-            num_frames=num_frames,
-            max_tokens=max_tokens,
-            max_horizon=max_horizon,
-            dropout=dropout,
-            predict_delta=predict_delta,
-        )
-        self.embed = _ContextEmbedding(
-            dim=dim,
-            hidden_dim=hidden_dim,
-            num_frames=num_frames,
-            max_tokens=max_tokens,
-            max_horizon=max_horizon,
-            positions=False,
-        )
+        # fmt: on
+        super().__init__(positions=False)
+        hidden_dim = self.hidden_dim
         self.query = nn.Parameter(torch.randn(hidden_dim) * 0.02)
         self.layers = nn.ModuleList(
             CrossAttentionBlock(hidden_dim, heads=heads, dim_head=dim_head, ff_mult=ff_mult, dropout=dropout)
             for _ in range(depth)
         )
-        self.proj_out = _output_projection(hidden_dim, dim, zero_init=predict_delta)
+        self._close()
 
     def forward(self, context: torch.Tensor, mask: torch.Tensor | None = None, *, horizon: int = 1) -> torch.Tensor:
-        mask = self.embed.validate(context, mask, horizon)
+        context, mask, h = self._read_in(context, mask, horizon)
         b = context.shape[0]
-        h = self.embed(context, horizon)
         history = rearrange(h, "b t n d -> (b n) t d")
         history_mask = None if mask is None else rearrange(mask, "b t n -> (b n) t")
         queries = rearrange(h[:, -1] + self.query, "b n d -> (b n) 1 d")
         for block in self.layers:
             queries = block(queries, history, history_mask)
-        out = self.proj_out(rearrange(queries, "(b n) 1 d -> b n d", b=b))
-        return context[:, -1] + out if self.config.predict_delta else out
+        return self._read_out(rearrange(queries, "(b n) 1 d -> b n d", b=b), context[:, -1])
 
 
-class TemporalTransformerHead(ModelMixin, ConfigMixin):
+class TemporalTransformerHead(_PredictionHead):
     """Factorised space/time transformer over the whole clip, causal or bidirectional in time.
 
     Each of the ``depth`` layers is a spatial self-attention block over the ``n`` tokens of every frame
@@ -397,46 +347,16 @@ class TemporalTransformerHead(ModelMixin, ConfigMixin):
     Shapes: ``context (b, t, n, d)``, ``mask (b, n) | (b, t, n)`` -> ``(b, n, d)``.
     """
 
+    # fmt: off
     @register_to_config
     def __init__(
-        self,
-        *,
-        dim: int = 1024,
-        hidden_dim: int | None = None,
-        depth: int = 2,
-        heads: int = 8,
-        dim_head: int = 64,
-        ff_mult: float = 4.0,
-        num_frames: int = 8,
-        max_tokens: int = 1024,
-        max_horizon: int = 1,
-        causal: bool = True,
-        predict_delta: bool = False,
-        dropout: float = 0.0,
+        self, *, dim: int = 1024, hidden_dim: int | None = None, depth: int = 2, heads: int = 8, dim_head: int = 64,
+        ff_mult: float = 4.0, num_frames: int = 8, max_tokens: int = 1024, max_horizon: int = 1, causal: bool = True,
+        predict_delta: bool = False, dropout: float = 0.0,
     ):
-        super().__init__()
-        hidden_dim = _check_head_arguments(
-            dim=dim,
-            hidden_dim=hidden_dim,
-            depth=depth,
-            heads=heads,
-            dim_head=dim_head,
-            ff_mult=ff_mult,
-            num_frames=num_frames,
-            max_tokens=max_tokens,
-            max_horizon=max_horizon,
-            dropout=dropout,
-            predict_delta=predict_delta,
-            causal=causal,
-        )
-        self.embed = _ContextEmbedding(
-            dim=dim,
-            hidden_dim=hidden_dim,
-            num_frames=num_frames,
-            max_tokens=max_tokens,
-            max_horizon=max_horizon,
-            from_start=causal,
-        )
+        # fmt: on
+        super().__init__(from_start=check_bool(causal, "causal"))
+        hidden_dim = self.hidden_dim
         block = {"heads": heads, "dim_head": dim_head, "ff_mult": ff_mult, "dropout": dropout}
         self.layers = nn.ModuleList(
             nn.ModuleList(
@@ -444,23 +364,21 @@ class TemporalTransformerHead(ModelMixin, ConfigMixin):
             )
             for _ in range(depth)
         )
-        self.proj_out = _output_projection(hidden_dim, dim, zero_init=predict_delta)
+        self._close()
 
     def predict_all(self, context: torch.Tensor, mask: torch.Tensor | None = None, *, horizon: int = 1) -> torch.Tensor:
         """Outputs at every frame: ``(b, t, n, d) -> (b, t, n, d)``; entry ``i`` predicts frame ``i + horizon``.
 
         With ``causal=True`` entry ``i`` is the prediction from the prefix ``context[:, :i + 1]``.
         """
-        mask = self.embed.validate(context, mask, horizon)
-        b, t = context.shape[:2]
-        h = self.embed(context, horizon)
+        context, mask, h = self._read_in(context, mask, horizon)
+        b = context.shape[0]
         space_mask = None if mask is None else rearrange(mask, "b t n -> (b t) n")
         time_mask = None if mask is None else rearrange(mask, "b t n -> (b n) t")
         for spatial, temporal in self.layers:
             h = rearrange(spatial(rearrange(h, "b t n d -> (b t) n d"), space_mask), "(b t) n d -> b t n d", b=b)
             h = rearrange(temporal(rearrange(h, "b t n d -> (b n) t d"), time_mask), "(b n) t d -> b t n d", b=b)
-        out = self.proj_out(h)
-        return context + out if self.config.predict_delta else out
+        return self._read_out(h, context)
 
     def forward(self, context: torch.Tensor, mask: torch.Tensor | None = None, *, horizon: int = 1) -> torch.Tensor:
         return self.predict_all(context, mask, horizon=horizon)[:, -1]

@@ -65,6 +65,10 @@ class Attention(nn.Module):
     ``context`` defaults to ``x`` (self-attention). Shapes: ``x (b, n, d)``, ``context (b, m, d_ctx)``,
     ``context_mask (b, m)`` boolean (``True`` = attend) -> ``(b, n, d)``. With ``causal=True`` query
     ``i`` attends to keys ``<= i`` (self-attention only).
+
+    Masked context tokens never change the output, whatever they hold (NaN included). A query with
+    no key to attend to (its whole row masked) receives zeros. NaN or infinite values in unmasked
+    tokens are not hidden: they propagate to the output, as without a mask.
     """
 
     def __init__(
@@ -103,18 +107,28 @@ class Attention(nn.Module):
 
         attn_mask = None
         if context_mask is not None:
-            attn_mask = rearrange(context_mask.bool(), "b m -> b 1 1 m")
+            context_mask = context_mask.bool()
+            # Masked keys and values are zeroed, so whatever a padding token holds (even NaN) never
+            # reaches the output: a zero attention weight times NaN would still be NaN.
+            keep = rearrange(context_mask, "b m -> b 1 m 1")
+            k, v = k.masked_fill(~keep, 0.0), v.masked_fill(~keep, 0.0)
+            attn_mask = rearrange(context_mask, "b m -> b 1 1 m")
         if self.causal:
             n, m = q.shape[-2], k.shape[-2]
             causal = torch.ones(n, m, dtype=torch.bool, device=x.device).tril(m - n)
             attn_mask = causal if attn_mask is None else attn_mask & causal
 
+        receives = None
+        if attn_mask is not None:
+            # A query with no key to attend to would get NaN from a softmax over -inf only; let it
+            # attend to the (zeroed) keys instead and give it zeros. NaN from the input still shows.
+            receives = attn_mask.any(dim=-1, keepdim=True)
+            attn_mask = attn_mask | ~receives
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
         )
-        if attn_mask is not None:
-            # A query with no key to attend to gets NaN from softmax over -inf; it receives nothing instead.
-            out = out.nan_to_num(0.0)
+        if receives is not None:
+            out = out.masked_fill(~receives, 0.0)
         return self.to_out(rearrange(out, "b h n d -> b n (h d)"))
 
 

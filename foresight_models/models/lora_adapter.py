@@ -1,8 +1,9 @@
 """LoRAAdapter: a peft LoRA on a Qwen2.5-VL language model, plus a projection of one layer's hidden
 states to the video model's conditioning width.
 
-The research's VLM LoRA was ``r=64`` on ``q_proj`` / ``v_proj`` of Qwen2.5-VL-7B's language model,
-about 20M trainable parameters (28 layers x 64 x ((3584 + 3584) + (3584 + 512)) = 20,185,088).
+A LoRA of rank ``r`` on ``q_proj`` / ``v_proj`` adds ``r * (in + out)`` parameters per adapted
+layer; :meth:`LoRAAdapter.rank_for_budget` picks the rank for a parameter budget. The sizes used in
+the study behind this library are in ``docs/research.md``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from .adapters import LTX_CAPTION_CHANNELS, AdapterOutput, _check_positive, check_tokens_and_mask
+from .._validation import check_int, check_probability, check_real
+from .adapter_common import LTX_CAPTION_CHANNELS, AdapterOutput, check_sizes, check_tokens_and_mask
 
 __all__ = ["LoRAAdapter"]
 
@@ -97,13 +99,10 @@ class LoRAAdapter(ModelMixin, ConfigMixin):
         language_model_only: bool = True,
     ):
         super().__init__()
-        _check_positive(d_in=d_in, d_out=d_out, r=r)
-        if not isinstance(layer, int) or isinstance(layer, bool):
-            raise ValueError(f"layer must be an int index into the language model's hidden states, got {layer!r}")
-        if isinstance(lora_alpha, bool) or not isinstance(lora_alpha, (int, float)) or lora_alpha <= 0:
-            raise ValueError(f"lora_alpha must be a positive number, got {lora_alpha!r}")
-        if isinstance(lora_dropout, bool) or not isinstance(lora_dropout, (int, float)) or not 0 <= lora_dropout < 1:
-            raise ValueError(f"lora_dropout must be a number in [0, 1), got {lora_dropout!r}")
+        check_sizes(d_in=d_in, d_out=d_out, r=r)
+        check_int(layer, "layer (an index into the language model's hidden states)", minimum=None, plain=True)
+        check_real(lora_alpha, "lora_alpha", minimum=0.0, min_inclusive=False)
+        check_probability(lora_dropout, "lora_dropout")
         if (
             isinstance(target_modules, str)
             or not target_modules
@@ -155,9 +154,9 @@ class LoRAAdapter(ModelMixin, ConfigMixin):
         per_rank = cls.lora_parameters_per_rank(vlm, _target_pattern(target_modules, language_model_only))
         if per_rank == 0:
             raise ValueError(f"no linear layer of {type(vlm).__name__} matches target_modules={list(target_modules)}")
-        if not isinstance(target_params, int) or target_params < per_rank:
+        if check_int(target_params, "target_params") < per_rank:
             raise ValueError(
-                f"target_params must be an int of at least {per_rank:,} (rank 1 on these modules), got {target_params!r}"
+                f"target_params must be at least {per_rank:,} (rank 1 on these modules), got {target_params!r}"
             )
         return round(target_params / per_rank)
 
@@ -244,7 +243,7 @@ class LoRAAdapter(ModelMixin, ConfigMixin):
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> AdapterOutput:
         """``tokens (b, n, d_in)`` input embeddings, ``mask (b, n)`` -> ``AdapterOutput(tokens (b, n, d_out), mask)``."""
         language_model = _language_model(self._require_vlm())
-        mask = check_tokens_and_mask(tokens, mask, d_in=self.config.d_in)
+        tokens, mask = check_tokens_and_mask(tokens, mask, d_in=self.config.d_in, dtype=language_model.dtype)
         outputs = language_model(
             inputs_embeds=tokens, attention_mask=mask.long(), output_hidden_states=True, use_cache=False
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .._validation import check_bool, check_real
 from .layers import masked_mean
 
 __all__ = ["cosine_loss", "info_nce_loss", "mse_loss", "pixel_l1_loss"]
@@ -100,8 +101,8 @@ def info_nce_loss(
     _check_pair(pred, target, mask, token_mask=True)
     if mask is not None and not bool(mask.any(dim=1).all()):
         raise ValueError("mask must keep at least one real token in every sample (pooling needs one)")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    check_real(temperature, "temperature", minimum=0.0, min_inclusive=False)
+    check_bool(in_batch, "in_batch")
     b = pred.shape[0]
     p = F.normalize(_pool(pred, mask), dim=-1)
     t = F.normalize(_pool(target, mask), dim=-1)

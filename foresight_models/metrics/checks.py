@@ -1,10 +1,12 @@
-"""Input checks shared by the metric functions: clear errors at the public boundary."""
+"""Tensor checks shared by the metric functions (and the evaluation probes): clear errors at the public boundary."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import torch
+
+__all__ = ["check_same_length", "check_same_shape", "check_tensor"]
 
 
 def check_tensor(

@@ -115,13 +115,8 @@ def test_array_and_tensor_images_match_pil(pipe, scene):
 def test_frames_equal_diffusers_ltx_image_to_video(pipe, scene):
     from diffusers import LTXImageToVideoPipeline
 
-    ltx = LTXImageToVideoPipeline(
-        transformer=pipe.transformer,
-        vae=pipe.vae,
-        scheduler=pipe.scheduler,
-        text_encoder=pipe.text_encoder,
-        tokenizer=pipe.tokenizer,
-    )
+    names = ("transformer", "vae", "scheduler", "text_encoder", "tokenizer")
+    ltx = LTXImageToVideoPipeline(**{name: getattr(pipe, name) for name in names})
     ltx.set_progress_bar_config(disable=True)
     prompt = "the red ball rolls down the ramp"
     kwargs = dict(height=32, width=32, num_frames=9, num_inference_steps=2, guidance_scale=3.0, decode_timestep=0.05)
@@ -292,7 +287,8 @@ def test_save_load_adapter_conditioning_and_no_text_encoder(scene, tmp_path):
 
 
 def test_plain_diffusers_loads_after_importing_the_package_only(tmp_path):
-    testing.tiny_pipeline(vlm=False).save_pretrained(tmp_path)
+    # our components (adapter, conditioning) are found with no import but ``import foresight_models``
+    testing.tiny_pipeline(text_encoder=False, adapter=True, conditioning=True).save_pretrained(tmp_path)
     script = (
         "import importlib, sys, foresight_models\n"
         "assert 'diffusers' not in sys.modules and 'transformers' not in sys.modules\n"
@@ -300,6 +296,8 @@ def test_plain_diffusers_loads_after_importing_the_package_only(tmp_path):
         "assert type(diffusers).__name__ == '_LazyModule'  # diffusers' own module class, not replaced\n"
         "diffusers = importlib.reload(diffusers)  # a new module object: it is extended again\n"
         f"pipe = diffusers.DiffusionPipeline.from_pretrained({str(tmp_path)!r})\n"
+        "assert type(pipe.adapter).__name__ == 'QueryAdapter' and pipe.conditioning is not None\n"
+        f"assert foresight_models.ForesightPipeline.from_pretrained({str(tmp_path)!r}).adapter is not None\n"
         "print(type(pipe).__module__, type(pipe).__name__)\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

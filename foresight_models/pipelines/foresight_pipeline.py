@@ -516,15 +516,8 @@ class ForesightPipeline(DiffusionPipeline):
     ) -> int:
         """Bytes a call of this size needs beyond the weights: a simple, generous estimate
         (:func:`foresight_models.pipelines.memory.estimate_call_memory` documents the formula)."""
-        return estimate_call_memory(
-            transformer=self.transformer,
-            vae=self.vae,
-            height=height,
-            width=width,
-            num_frames=num_frames,
-            num_continuations=num_continuations,
-            guidance=guidance_scale > 1,
-        )
+        sizes = dict(height=height, width=width, num_frames=num_frames, num_continuations=num_continuations)
+        return estimate_call_memory(self.transformer, self.vae, guidance=guidance_scale > 1, **sizes)
 
     def _check_memory(self, call: dict[str, Any]) -> None:
         sizes = {name: call[name] for name in ("height", "width", "num_frames", "num_continuations", "guidance_scale")}

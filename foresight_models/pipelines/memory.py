@@ -7,8 +7,9 @@ video. The estimate has two terms, both linear in ``num_continuations`` (one bat
   ``tokens = continuations * guidance_branches * latent_frames * (height / s) * (width / s)`` with
   ``s`` the VAE's spatial compression; each token holds ``TOKEN_ACTIVATIONS`` vectors of the
   transformer's inner width (``heads * head_dim``) at once (attention in/out, the 4x feed-forward);
-- **decoding**: the VAE decoder's full-resolution feature maps,
-  ``continuations * num_frames * height * width * channels / patch**2`` times
+- **decoding**: the VAE decoder's highest-resolution feature maps,
+  ``continuations * num_frames * height * width * channels / patch**2`` (``channels``: the decoder's
+  first block) times
   ``DECODE_ACTIVATIONS`` live copies (a resnet block's input, normalisation and convolutions),
   plus the decoded frames in float32 three times (the tensor and its converted copies). With VAE
   tiling the area is one tile's.
@@ -31,9 +32,9 @@ DECODE_ACTIVATIONS = 8
 
 
 def estimate_call_memory(
-    *,
     transformer,
     vae,
+    *,
     height: int,
     width: int,
     num_frames: int,
@@ -48,7 +49,8 @@ def estimate_call_memory(
     inner = config.num_attention_heads * config.attention_head_dim
     denoise = tokens * inner * TOKEN_ACTIVATIONS * _itemsize(transformer)
 
-    channels = max(vae.config.decoder_block_out_channels or vae.config.block_out_channels)
+    # the decoder's highest-resolution block (the first of its config) holds the largest feature maps
+    channels = (vae.config.decoder_block_out_channels or vae.config.block_out_channels)[0]
     patch = vae.config.patch_size
     area = height * width
     if getattr(vae, "use_tiling", False):

@@ -15,8 +15,9 @@ written out in :meth:`ForesightPipeline.__call__`:
 
 One pipeline may be called from several threads at once. Every call has its own scheduler and
 generator; what stays shared is serialised with a lock per module: the VLM (Qwen2.5-VL keeps the
-rotary position offsets of the running generation on the model), the transformer while adapter
-tokens are injected (the hooks are installed on it), and, with model CPU offload, whole calls.
+rotary position offsets of the running generation on the model), prompt encoding (a fast
+tokenizer's padding and truncation settings), the transformer while adapter tokens are injected
+(the hooks are installed on it), and, with model CPU offload, whole calls.
 """
 
 from __future__ import annotations
@@ -631,6 +632,8 @@ class ForesightPipeline(DiffusionPipeline):
             **{name: getattr(self, name) for name in _LTX_COMPONENTS}, scheduler=copy.deepcopy(self.scheduler)
         )
         ltx.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
+        if self.text_encoder is not None:  # a fast tokenizer's padding/truncation settings are shared state
+            ltx.encode_prompt = _locked(ltx.encode_prompt, _lock_for(self.text_encoder))
         requested = list(callback_on_step_end_tensor_inputs)
         call = dict(
             image=context[-1],
@@ -733,6 +736,14 @@ def _lock_for(module: torch.nn.Module) -> threading.RLock:
         if lock is None:
             lock = _LOCKS[module] = threading.RLock()
         return lock
+
+
+def _locked(function: Callable, lock: threading.RLock) -> Callable:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return function(*args, **kwargs)
+
+    return call
 
 
 class _StepEnd:

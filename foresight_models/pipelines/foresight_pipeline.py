@@ -370,7 +370,7 @@ class ForesightPipeline(DiffusionPipeline):
             MemoryError: the call cannot fit (see ``check_memory``).
             NonFiniteOutputError: a stage produced ``nan`` values (names the stage).
         """
-        # 1. check inputs
+        # 1. check inputs (``locals()`` holds exactly the arguments here: the signature is their one list)
         self.check_inputs(**{name: value for name, value in locals().items() if name != "self"})
         context = _context_images(image)
         generator, seed = _noise_source(generator, seed)

@@ -144,11 +144,7 @@ def main() -> None:
     }
 
     stock = LTXImageToVideoPipeline(
-        transformer=pipe.transformer,
-        vae=pipe.vae,
-        scheduler=pipe.scheduler,
-        text_encoder=pipe.text_encoder,
-        tokenizer=pipe.tokenizer,
+        **{name: getattr(pipe, name) for name in ("transformer", "vae", "scheduler", "text_encoder", "tokenizer")}
     )
     stock.set_progress_bar_config(disable=True)
     sync()

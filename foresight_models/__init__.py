@@ -42,6 +42,8 @@ _LAZY_NAMES: dict[str, str] = {
     # pipeline
     "ForesightPipeline": "foresight_models.pipelines.foresight_pipeline",
     "ForesightPipelineOutput": "foresight_models.pipelines.foresight_pipeline",
+    "ForesightStream": "foresight_models.pipelines.streaming",
+    "NonFiniteOutputError": "foresight_models.pipelines.foresight_pipeline",
     "TextDelta": "foresight_models.pipelines.events",
     "Progress": "foresight_models.pipelines.events",
     "Frames": "foresight_models.pipelines.events",
@@ -123,7 +125,8 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .models.losses import cosine_loss, info_nce_loss, mse_loss, pixel_l1_loss
     from .pipelines.critic import parse_rating
     from .pipelines.events import Description, Done, Frames, Progress, TextDelta
-    from .pipelines.foresight_pipeline import ForesightPipeline, ForesightPipelineOutput
+    from .pipelines.foresight_pipeline import ForesightPipeline, ForesightPipelineOutput, NonFiniteOutputError
+    from .pipelines.streaming import ForesightStream
     from .presets import PRESETS, Preset
     from .presets import build as build_preset
 

@@ -52,6 +52,7 @@ __all__ = [
     "LTXConditioningHooks",
     "install_ltx_conditioning",
     "ltx_conditioning",
+    "normalize_strength",
     "video_token_mask",
 ]
 
@@ -234,7 +235,8 @@ def video_token_mask(frames: FrameSelection, *, num_frames: int, height: int, wi
     return per_frame.repeat_interleave(height * width)
 
 
-def _normalize_strength(strength: StrengthSchedule) -> StrengthSchedule:
+def normalize_strength(strength: StrengthSchedule) -> StrengthSchedule:
+    """``strength`` checked: a float ``>= 0``, a non-empty tuple of them (one per denoising step), or a callable."""
     if callable(strength):
         return strength
     if isinstance(strength, Sequence) and not isinstance(strength, str):
@@ -595,7 +597,7 @@ def install_ltx_conditioning(
     check_choice(unconditional, "unconditional", _UNCONDITIONAL)
     check_choice(prompt_merge, "prompt_merge", _PROMPT_MERGE)
     frame_indices = _normalize_frames(frames)
-    strength = _normalize_strength(strength)
+    strength = normalize_strength(strength)
     if mode == "prompt":
         if conditioning is not None:
             raise ValueError("conditioning (an LTXConditioningAdapter) is only used with mode='cross_attention'")

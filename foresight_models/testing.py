@@ -379,7 +379,7 @@ def tiny_ltx_pipeline(seed: int = 0) -> LTXImageToVideoPipeline:
 # --------------------------------------------------------------------------------------------------
 
 #: Version of the on-demand tiny pipeline folder (bumped when its components change).
-TINY_PIPELINE_VERSION = "1"
+TINY_PIPELINE_VERSION = "2"
 
 
 def tiny_pipeline(
@@ -389,7 +389,7 @@ def tiny_pipeline(
     text_encoder: bool = True,
     adapter: bool = False,
     conditioning: bool = False,
-    fusion: bool = False,
+    hybrid_encoder: bool = False,
 ):
     """A ``ForesightPipeline`` on the tiny components: LTX (+ T5), Qwen2.5-VL and optionally a
     ``QueryAdapter`` (width 32 -> 4 tokens of width 32), an ``LTXConditioningAdapter`` and a
@@ -413,12 +413,12 @@ def tiny_pipeline(
             components["adapter"] = QueryAdapter(
                 d_in=32, d_out=TINY_CAPTION_CHANNELS, num_tokens=4, dim=32, depth=1, heads=4, dim_head=8
             ).eval()
-    if fusion:
+    if hybrid_encoder:
         from .models.fusion import HybridEncoder
 
         components["spatial_encoder"] = tiny_dinov2(seed)
         with seeded(seed):
-            components["fusion"] = HybridEncoder(
+            components["hybrid_encoder"] = HybridEncoder(
                 dino=components["spatial_encoder"],
                 vlm=components["vlm"],
                 dino_image_size=56,

@@ -115,13 +115,8 @@ def test_array_and_tensor_images_match_pil(pipe, scene):
 def test_frames_equal_diffusers_ltx_image_to_video(pipe, scene):
     from diffusers import LTXImageToVideoPipeline
 
-    ltx = LTXImageToVideoPipeline(
-        transformer=pipe.transformer,
-        vae=pipe.vae,
-        scheduler=pipe.scheduler,
-        text_encoder=pipe.text_encoder,
-        tokenizer=pipe.tokenizer,
-    )
+    names = ("transformer", "vae", "scheduler", "text_encoder", "tokenizer")
+    ltx = LTXImageToVideoPipeline(**{name: getattr(pipe, name) for name in names})
     ltx.set_progress_bar_config(disable=True)
     prompt = "the red ball rolls down the ramp"
     kwargs = dict(height=32, width=32, num_frames=9, num_inference_steps=2, guidance_scale=3.0, decode_timestep=0.05)
@@ -292,7 +287,8 @@ def test_save_load_adapter_conditioning_and_no_text_encoder(scene, tmp_path):
 
 
 def test_plain_diffusers_loads_after_importing_the_package_only(tmp_path):
-    testing.tiny_pipeline(vlm=False).save_pretrained(tmp_path)
+    # our components (adapter, conditioning) are found with no import but ``import foresight_models``
+    testing.tiny_pipeline(text_encoder=False, adapter=True, conditioning=True).save_pretrained(tmp_path)
     script = (
         "import importlib, sys, foresight_models\n"
         "assert 'diffusers' not in sys.modules and 'transformers' not in sys.modules\n"
@@ -300,6 +296,8 @@ def test_plain_diffusers_loads_after_importing_the_package_only(tmp_path):
         "assert type(diffusers).__name__ == '_LazyModule'  # diffusers' own module class, not replaced\n"
         "diffusers = importlib.reload(diffusers)  # a new module object: it is extended again\n"
         f"pipe = diffusers.DiffusionPipeline.from_pretrained({str(tmp_path)!r})\n"
+        "assert type(pipe.adapter).__name__ == 'QueryAdapter' and pipe.conditioning is not None\n"
+        f"assert foresight_models.ForesightPipeline.from_pretrained({str(tmp_path)!r}).adapter is not None\n"
         "print(type(pipe).__module__, type(pipe).__name__)\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -519,7 +517,7 @@ def test_construction_needs_prompt_embeddings_source():
 def test_construction_needs_context_tokens_for_the_adapter():
     components = testing.tiny_ltx_components()
     adapter = testing.tiny_pipeline(adapter=True).adapter
-    with pytest.raises(ValueError, match="adapter needs context tokens.*vlm.*fusion"):
+    with pytest.raises(ValueError, match="adapter needs context tokens.*vlm.*hybrid_encoder"):
         ForesightPipeline(**components, adapter=adapter)
 
 
@@ -555,22 +553,22 @@ def test_without_vlm_a_prompt_is_required_and_nothing_is_described(scene):
     assert out.description is None and out.scores is None and out.frames.shape[0] == 2
 
 
-def test_fusion_tokens_feed_the_adapter_and_survive_save_load(scene, tmp_path):
+def test_hybrid_encoder_tokens_feed_the_adapter_and_survive_save_load(scene, tmp_path):
     from safetensors.torch import load_file
 
     from foresight_models.inputs import to_frames
 
-    pipe = testing.tiny_pipeline(text_encoder=False, adapter=True, fusion=True)
+    pipe = testing.tiny_pipeline(text_encoder=False, adapter=True, hybrid_encoder=True)
     context = [Image.new("RGB", (64, 64), (10, 200, 30)), scene]
-    fused = pipe.fusion(to_frames(context)).fused_tokens  # (1, t, n, d)
+    fused = pipe.hybrid_encoder(to_frames(context)).fused_tokens  # (1, t, n, d)
     expected = pipe.adapter(fused.flatten(1, 2))
     torch.testing.assert_close(pipe._adapter_tokens(context).tokens, expected.tokens)
 
     out = pipe(context, prompt="go", seed=0, output_type="pt", **FAST)
     pipe.save_pretrained(tmp_path)
-    (weights,) = (tmp_path / "fusion").glob("*.safetensors")
+    (weights,) = (tmp_path / "hybrid_encoder").glob("*.safetensors")
     assert all(key.startswith("fusion.") for key in load_file(weights))  # no backbone weights twice
     loaded = ForesightPipeline.from_pretrained(tmp_path, local_files_only=True)
     loaded.set_progress_bar_config(disable=True)
-    assert loaded.fusion.vlm is loaded.vlm and loaded.fusion.dino is loaded.spatial_encoder
+    assert loaded.hybrid_encoder.vlm is loaded.vlm and loaded.hybrid_encoder.dino is loaded.spatial_encoder
     assert_same_output(loaded(context, prompt="go", seed=0, output_type="pt", **FAST), out)

@@ -4,6 +4,9 @@
 - :mod:`.events`: the events :meth:`ForesightPipeline.stream` yields.
 - :mod:`.critic`: the rating prompt and its parser (the VLM as critic of several continuations).
 - :mod:`.model_card`: the README written beside a saved pipeline.
+- :mod:`.streaming`: :class:`ForesightStream` and how a call reports events to it.
+- :mod:`.memory`: the memory estimate a call is checked against.
+- :mod:`.loading`: checks of a folder before and after loading; saving into place.
 - :mod:`.diffusers_registry`: lets ``diffusers.DiffusionPipeline.from_pretrained`` find the pipeline class.
 
 Names are resolved lazily: importing this package imports neither diffusers nor transformers.
@@ -19,6 +22,8 @@ _LAZY_NAMES: dict[str, str] = {
     "ForesightPipelineOutput": "foresight_pipeline",
     "DEFAULT_QUESTION": "foresight_pipeline",
     "MOTION_PROMPT_INSTRUCTION": "foresight_pipeline",
+    "NonFiniteOutputError": "foresight_pipeline",
+    "ForesightStream": "streaming",
     "TextDelta": "events",
     "Progress": "events",
     "Frames": "events",
@@ -41,8 +46,10 @@ if TYPE_CHECKING:  # pragma: no cover
         MOTION_PROMPT_INSTRUCTION,
         ForesightPipeline,
         ForesightPipelineOutput,
+        NonFiniteOutputError,
     )
     from .model_card import write_model_card
+    from .streaming import ForesightStream
 
 
 def __getattr__(name: str) -> Any:

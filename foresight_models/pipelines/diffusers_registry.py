@@ -1,14 +1,25 @@
-"""Let ``diffusers.DiffusionPipeline.from_pretrained`` find ``ForesightPipeline`` after ``import foresight_models``.
+"""Let ``diffusers.DiffusionPipeline.from_pretrained(folder)`` load a saved ``ForesightPipeline``.
 
-diffusers resolves a folder's pipeline class with ``getattr(diffusers, model_index["_class_name"])``,
-so the name must be reachable on the ``diffusers`` module. ``import foresight_models`` must stay
-cheap and must not import diffusers, so instead of importing the pipeline eagerly this module gives
-the ``diffusers`` module a module-level ``__getattr__`` (PEP 562) that resolves our pipeline names on
-first use and leaves every other name to diffusers' own lazy lookup. It is added immediately when
-diffusers is already imported, and by a meta path finder every time diffusers' ``__init__`` runs
-(its first import and any ``importlib.reload``, which replaces the module object).
-The pipeline module in turn imports our component modules, which diffusers then finds in
-``sys.modules`` under the module paths ``model_index.json`` records.
+Why this exists: a saved folder's ``model_index.json`` says ``"_class_name": "ForesightPipeline"``,
+and diffusers finds that class with ``getattr(diffusers, "ForesightPipeline")`` (its own pipelines
+are attributes of the ``diffusers`` module; it has no registry for others). Hub tooling and users
+call ``DiffusionPipeline.from_pretrained`` on any pipeline folder, so the name must be reachable
+there once ``foresight_models`` is imported, while ``import foresight_models`` must stay cheap and
+must not import diffusers.
+
+How, in two plain steps:
+
+1. :func:`install` (run by ``import foresight_models``) adds a meta path finder that, whenever the
+   ``diffusers`` package is imported (or reloaded, which makes a new module object), lets diffusers
+   run its own ``__init__`` and then calls :func:`_extend` on the module; if diffusers is already
+   imported it is extended at once.
+2. :func:`_extend` gives the ``diffusers`` module a module-level ``__getattr__`` (PEP 562) that
+   imports ``foresight_models.pipelines.foresight_pipeline`` when ``ForesightPipeline`` is first
+   asked for, and hands every other unknown name on to diffusers' own lazy lookup.
+
+Nothing of diffusers is replaced or changed otherwise. The component classes a folder names (e.g.
+``["foresight_models.models.adapters", "QueryAdapter"]``) are found by diffusers in ``sys.modules``,
+where importing the pipeline module puts them (it uses them to check its components).
 """
 
 from __future__ import annotations

@@ -1,31 +1,35 @@
 """``ForesightPipeline``: LTX-Video predicts what happens next as a video, Qwen2.5-VL describes it.
 
-The research behind it (``DESIGN.md``): a VLM cannot predict the future in its own latent space
-(every prediction head lost to copying the last frame), but LTX-Video image-to-video continues a
-scene (temporal ratio 0.89 vs 0.37 for simple extrapolation) and Qwen2.5-VL recognises the action in
-the generated clip almost as well as in real video (action recall 70% vs 75%).
+Why this split of work is the design: ``docs/research.md``. One call runs five numbered stages,
+written out in :meth:`ForesightPipeline.__call__`:
 
-One call runs three stages:
+1. check inputs (:meth:`ForesightPipeline.check_inputs`, also callable on its own);
+2. motion prompt: without a ``prompt`` the VLM writes it from the context images;
+3. video: diffusers' ``LTXImageToVideoPipeline``, built from this pipeline's own component objects
+   and a per-call copy of the scheduler, denoises ``num_continuations`` futures in one batch; with
+   an ``adapter`` the context is also injected through
+   :func:`foresight_models.conditioning.ltx_conditioning` while it runs;
+4. describe and rate: the VLM answers ``question`` about each clip and, with several continuations,
+   rates each one (:data:`foresight_models.pipelines.critic.RATING_PROMPT`);
+5. rank: the outputs come back sorted best first.
 
-1. context: one or several images (the last one is the frame the video continues); without a
-   ``prompt`` the VLM writes the motion prompt from the context images;
-2. video: diffusers' ``LTXImageToVideoPipeline``, built from this pipeline's own component objects,
-   denoises ``num_continuations`` futures in one batch; with an ``adapter`` the context is also
-   injected through :func:`foresight_models.conditioning.ltx_conditioning` while it runs;
-3. description: the VLM answers ``question`` about each predicted clip and, with several
-   continuations, rates each one (:data:`foresight_models.pipelines.critic.RATING_PROMPT`); the outputs come
-   back sorted best first.
+One pipeline may be called from several threads at once. Every call has its own scheduler and
+generator; what stays shared is serialised with a lock per module: the VLM (Qwen2.5-VL keeps the
+rotary position offsets of the running generation on the model), prompt encoding (a fast
+tokenizer's padding and truncation settings), the transformer while adapter tokens are injected
+(the hooks are installed on it), and, with model CPU offload, whole calls.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import inspect
-import math
 import os
-import queue
 import secrets
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,25 +38,30 @@ import PIL.Image
 import torch
 from diffusers import DiffusionPipeline, LTXImageToVideoPipeline
 from diffusers.utils import BaseOutput
-from transformers import TextStreamer
 
-# Importing our component modules puts them in ``sys.modules``, where diffusers resolves the module
-# paths that ``model_index.json`` records for them (``foresight_models/_diffusers_registry.py``, set up
-# by ``import foresight_models``, makes the ``ForesightPipeline`` name itself reachable).
-from .. import conditioning as _conditioning
-from .._validation import check_int
+from .. import conditioning
+from .._validation import check_bool, check_choice, check_int, check_real
+from ..conditioning import LTXConditioningAdapter
 from ..inputs import to_frames, to_pil_images
-from ..models import adapters as _adapters  # noqa: F401
-from ..models import fusion as _fusion  # noqa: F401
+
+# The adapter classes the pipeline takes. Their modules must be imported before a saved pipeline is
+# loaded: diffusers finds a component recorded as ["foresight_models.models.adapters", "QueryAdapter"]
+# in ``sys.modules`` only (it never imports a module that a folder names).
+from ..models.adapters import BottleneckAdapter, PerceiverAdapter, QueryAdapter
+from ..models.fusion import HybridEncoder
 from ..models.lora_adapter import LoRAAdapter
+from . import loading
 from .critic import RATING_PROMPT, parse_rating, rank_best_first
-from .events import Description, Done, ForesightEvent, Frames, Progress, TextDelta
+from .events import Description, Frames, Progress
+from .memory import available_memory, estimate_call_memory
+from .streaming import ForesightStream, emit, text_delta_streamer
 
 __all__ = [
     "DEFAULT_QUESTION",
     "MOTION_PROMPT_INSTRUCTION",
     "ForesightPipeline",
     "ForesightPipelineOutput",
+    "NonFiniteOutputError",
 ]
 
 DEFAULT_QUESTION = "What happens next?"
@@ -65,6 +74,12 @@ MOTION_PROMPT_INSTRUCTION = (
 )
 
 _OUTPUT_TYPES = ("pil", "np", "pt", "latent")
+_ADAPTERS = (QueryAdapter, BottleneckAdapter, PerceiverAdapter)
+_LTX_COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer")
+
+
+class NonFiniteOutputError(FloatingPointError):
+    """A stage produced ``nan`` (or ``inf``) values; raised instead of returning a black or garbled video."""
 
 
 @dataclass
@@ -96,22 +111,6 @@ class ForesightPipelineOutput(BaseOutput):
     order: list[int] | None = None
 
 
-class _Cancelled(Exception):
-    """Raised inside a stream's worker when its consumer has gone away."""
-
-
-class _TextDeltaStreamer(TextStreamer):
-    """A ``transformers`` streamer that hands each finalized piece of generated text to ``emit`` as a ``TextDelta``."""
-
-    def __init__(self, tokenizer, *, emit: Callable[[ForesightEvent], None], stage: str, index: int | None):
-        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
-        self._emit, self._stage, self._index = emit, stage, index
-
-    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
-        if text:
-            self._emit(TextDelta(text=text, stage=self._stage, index=self._index))
-
-
 class ForesightPipeline(DiffusionPipeline):
     r"""Visual foresight: predict a scene's future as a video (LTX-Video) and describe it (Qwen2.5-VL).
 
@@ -122,27 +121,29 @@ class ForesightPipeline(DiffusionPipeline):
         encoder. Without it the adapter's tokens are the prompt embeddings.
         vlm (``Qwen2_5_VLForConditionalGeneration``) + processor (``Qwen2_5_VLProcessor``), optional:
         writes the motion prompt, describes and rates the clips.
-        spatial_encoder, fusion, optional: a hybrid encoder of the context images whose fused tokens
-        feed the adapter (otherwise the VLM's last hidden states do).
-        adapter, optional: a :mod:`foresight_models.models.adapters` module mapping context tokens
-        ``(b, n, d_in)`` to conditioning tokens ``(b, k, caption_channels)``.
+        spatial_encoder, hybrid_encoder (``HybridEncoder``), optional: a hybrid encoder of the context
+        images whose fused tokens feed the adapter (otherwise the VLM's last hidden states do).
+        adapter, optional: a ``QueryAdapter``, ``BottleneckAdapter`` or ``PerceiverAdapter`` mapping
+        context tokens ``(b, n, d_in)`` to conditioning tokens ``(b, k, caption_channels)``.
         conditioning (``LTXConditioningAdapter``), optional: per-block key/value projections; with it
         the adapter tokens enter by decoupled cross-attention, without it they join the prompt.
 
     Raises:
         ValueError: with neither a text encoder nor an adapter (LTX would have no prompt embeddings),
             with a text encoder but no tokenizer, a VLM without its processor, a conditioning without an
-            adapter, or an adapter with nothing to read (neither a VLM nor a fusion).
+            adapter, an adapter with nothing to read (neither a VLM nor a hybrid encoder), or a component
+            whose weights are incomplete (parameters left on the ``meta`` device by a missing key).
+        TypeError: an adapter, hybrid encoder or conditioning of another class.
     """
 
-    model_cpu_offload_seq = "vlm->spatial_encoder->fusion->adapter->text_encoder->transformer->vae"
+    model_cpu_offload_seq = "vlm->spatial_encoder->hybrid_encoder->adapter->text_encoder->transformer->vae"
     _optional_components = [
         "text_encoder",
         "tokenizer",
         "vlm",
         "processor",
         "spatial_encoder",
-        "fusion",
+        "hybrid_encoder",
         "adapter",
         "conditioning",
     ]
@@ -158,51 +159,25 @@ class ForesightPipeline(DiffusionPipeline):
         vlm=None,
         processor=None,
         spatial_encoder=None,
-        fusion=None,
+        hybrid_encoder=None,
         adapter=None,
         conditioning=None,
     ):
+        components = {name: value for name, value in locals().items() if name not in ("self", "__class__")}
         super().__init__()
-        if text_encoder is None and adapter is None:
-            raise ValueError(
-                "ForesightPipeline needs prompt embeddings for LTX-Video: pass text_encoder (+ tokenizer), "
-                "or an adapter whose tokens become the prompt embeddings; got neither"
-            )
-        if text_encoder is not None and tokenizer is None:
-            raise ValueError("tokenizer is required with text_encoder, got tokenizer=None")
-        if vlm is not None and processor is None:
-            raise ValueError("processor is required with vlm, got processor=None")
-        if conditioning is not None and adapter is None:
-            raise ValueError("conditioning needs an adapter to produce its tokens, got adapter=None")
-        if isinstance(adapter, LoRAAdapter):
-            raise TypeError(
-                "adapter: LoRAAdapter reads the VLM's input embeddings through its own LoRA-wrapped VLM, not "
-                "context tokens, and is not supported as the pipeline's adapter; use a QueryAdapter, "
-                "BottleneckAdapter or PerceiverAdapter"
-            )
-        if adapter is not None and vlm is None and fusion is None:
-            raise ValueError(
-                "adapter needs context tokens to read: add a vlm (its last hidden states) or a spatial_encoder + "
-                "fusion (the fused tokens); got neither"
-            )
-        self.register_modules(
-            transformer=transformer,
-            vae=vae,
-            scheduler=scheduler,
-            text_encoder=text_encoder,
-            tokenizer=tokenizer,
-            vlm=vlm,
-            processor=processor,
-            spatial_encoder=spatial_encoder,
-            fusion=fusion,
-            adapter=adapter,
-            conditioning=conditioning,
-        )
+        _check_components(components)
+        self.register_modules(**components)
         #: Hub ids of the upstream checkpoints the components come from (written to the model card).
         self.base_models: list[str] = []
 
+    def register_modules(self, **kwargs: Any) -> None:
+        """Register components (diffusers); each must be complete: no weight left on the ``meta`` device."""
+        for name, module in kwargs.items():
+            loading.check_complete(name, module)
+        super().register_modules(**kwargs)
+
     # ------------------------------------------------------------------------------------------------
-    # assembly, saving
+    # assembly, loading, saving
     # ------------------------------------------------------------------------------------------------
 
     @classmethod
@@ -213,7 +188,7 @@ class ForesightPipeline(DiffusionPipeline):
         *,
         processor: Any = None,
         spatial_encoder: Any = None,
-        fusion: Any = None,
+        hybrid_encoder: Any = None,
         adapter: Any = None,
         conditioning: Any = None,
         text_encoder: bool = True,
@@ -229,85 +204,52 @@ class ForesightPipeline(DiffusionPipeline):
             vlm: a Qwen2.5-VL checkpoint (id or folder, its processor is loaded from the same place), a
                 loaded ``Qwen2_5_VLForConditionalGeneration`` (then ``processor`` is required) or ``None``.
             processor: the VLM's processor when ``vlm`` is a module.
-            spatial_encoder, fusion, adapter, conditioning: our optional components, as modules.
+            spatial_encoder, hybrid_encoder, adapter, conditioning: our optional components, as modules.
             text_encoder: keep LTX's T5 text encoder (``False`` drops it; an ``adapter`` is then required).
             torch_dtype: dtype of every loaded module.
             local_files_only: never touch the network.
             from_pretrained_kwargs: passed to every ``from_pretrained`` (``cache_dir``, ``revision``...).
         """
-        base_models: list[str] = []
         load_kwargs = {"local_files_only": local_files_only, **from_pretrained_kwargs}
-        if isinstance(video_model, DiffusionPipeline):
-            ltx = video_model
-        elif isinstance(video_model, (str, os.PathLike)):
-            ltx = _load_or_explain(
-                lambda: LTXImageToVideoPipeline.from_pretrained(video_model, torch_dtype=torch_dtype, **load_kwargs),
-                video_model,
-                "the LTX-Video checkpoint",
-            )
-            base_models += _hub_ids(video_model)
-        else:
-            raise TypeError(
-                f"video_model: expected a Hub id, a folder or a loaded LTX pipeline, got {type(video_model).__name__}"
-            )
-        if isinstance(vlm, (str, os.PathLike)):
-            from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
-
-            vlm_id = vlm
-            vlm = _load_or_explain(
-                lambda: Qwen2_5_VLForConditionalGeneration.from_pretrained(vlm_id, dtype=torch_dtype, **load_kwargs),
-                vlm_id,
-                "the Qwen2.5-VL checkpoint",
-            )
-            if processor is None:
-                processor = _load_or_explain(
-                    lambda: AutoProcessor.from_pretrained(vlm_id, **load_kwargs), vlm_id, "the Qwen2.5-VL processor"
-                )
-            base_models += _hub_ids(vlm_id)
-        elif vlm is not None and not isinstance(vlm, torch.nn.Module):
-            raise TypeError(f"vlm: expected a Hub id, a folder, a loaded model or None, got {type(vlm).__name__}")
-        pipe = cls(
-            transformer=ltx.transformer,
-            vae=ltx.vae,
-            scheduler=ltx.scheduler,
-            text_encoder=ltx.text_encoder if text_encoder else None,
-            tokenizer=ltx.tokenizer if text_encoder else None,
-            vlm=vlm,
-            processor=processor,
-            spatial_encoder=spatial_encoder,
-            fusion=fusion,
-            adapter=adapter,
-            conditioning=conditioning,
-        )
-        pipe.base_models = base_models
+        ltx, base_models = _load_video_model(video_model, torch_dtype, load_kwargs)
+        vlm, processor, vlm_ids = _load_vlm(vlm, processor, torch_dtype, load_kwargs)
+        components = {name: getattr(ltx, name) for name in _LTX_COMPONENTS + ("scheduler",)}
+        if not text_encoder:
+            components.update(text_encoder=None, tokenizer=None)
+        ours = dict(spatial_encoder=spatial_encoder, hybrid_encoder=hybrid_encoder, adapter=adapter)
+        pipe = cls(**components, **ours, vlm=vlm, processor=processor, conditioning=conditioning)
+        pipe.base_models = base_models + vlm_ids
         return pipe
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> ForesightPipeline:
         """Load a saved pipeline (a folder or Hub id), as ``DiffusionPipeline.from_pretrained``.
 
-        A saved ``fusion`` (a ``HybridEncoder``, whose folder holds only the fusion weights) is rebuilt on
-        this pipeline's own ``spatial_encoder`` and ``vlm`` instead of loading its backbones again.
+        Before anything is built, each component's config is compared with what its safetensors files
+        hold (:func:`foresight_models.pipelines.loading.check_config_fits_weights`); after loading, a
+        component with a key missing from its weights is refused, naming the keys and the file. A saved
+        ``hybrid_encoder`` (whose folder holds only its fusion weights) is rebuilt on this pipeline's own
+        ``spatial_encoder`` and ``vlm`` instead of loading its backbones again.
         """
-        if "fusion" in kwargs:
-            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         folder = os.fspath(pretrained_model_name_or_path)
         if not os.path.isdir(folder):
             hub = ("cache_dir", "revision", "token", "local_files_only", "proxies")
             folder = cls.download(folder, **{k: kwargs[k] for k in hub if k in kwargs})
-        if (cls.load_config(folder).get("fusion") or [None])[0] is None:
+        index = cls.load_config(folder)
+        for name, entry in index.items():
+            if not name.startswith("_") and isinstance(entry, (list, tuple)) and len(entry) == 2 and name not in kwargs:
+                loading.check_config_fits_weights(folder, name, *entry)
+        if "hybrid_encoder" in kwargs or (index.get("hybrid_encoder") or [None])[0] is None:
             return super().from_pretrained(folder, **kwargs)
-        from ..models.fusion import HybridEncoder
-
-        pipe = super().from_pretrained(folder, fusion=None, **kwargs)
-        fusion = HybridEncoder.from_pretrained(
-            os.path.join(folder, "fusion"),
+        pipe = super().from_pretrained(folder, hybrid_encoder=None, **kwargs)
+        hybrid_encoder = HybridEncoder.from_pretrained(
+            os.path.join(folder, "hybrid_encoder"),
             dino=pipe.spatial_encoder,
             vlm=pipe.vlm,
             torch_dtype=kwargs.get("torch_dtype"),
             local_files_only=kwargs.get("local_files_only"),
         )
-        pipe.register_modules(fusion=fusion.to(pipe.transformer.device))
+        pipe.register_modules(hybrid_encoder=hybrid_encoder.to(pipe.transformer.device))
         return pipe
 
     def save_pretrained(
@@ -315,6 +257,11 @@ class ForesightPipeline(DiffusionPipeline):
     ) -> None:
         """Write a standard diffusers folder (``model_index.json``, one safetensors subfolder per component)
         plus ``README.md``, a model card with Hub metadata.
+
+        The folder is written beside ``save_directory`` and moved into place once complete: afterwards
+        ``save_directory`` holds exactly this pipeline (the component folders of a pipeline saved there
+        before are removed; files that belong to no pipeline, such as ``.git``, stay), and a save that
+        fails leaves it as it was.
 
         Args:
             base_models: Hub ids recorded as the card's ``base_model`` (default: :attr:`base_models`).
@@ -326,17 +273,21 @@ class ForesightPipeline(DiffusionPipeline):
             raise ValueError(
                 f"safe_serialization: only safetensors (True) is supported, got {kwargs['safe_serialization']!r}"
             )
-        super().save_pretrained(save_directory, **kwargs)
+        if kwargs.get("push_to_hub"):  # the repository is named after the destination, not the staging folder
+            kwargs.setdefault("repo_id", os.path.basename(os.path.abspath(os.fspath(save_directory))))
         components = {
             name: f"{type(module).__module__}.{type(module).__name__}"
             for name, module in self.components.items()
             if module is not None
         }
-        write_model_card(
-            save_directory,
-            components=components,
-            base_models=list(base_models if base_models is not None else self.base_models),
-        )
+        base_models = list(base_models if base_models is not None else self.base_models)
+        model_name = os.path.basename(os.path.abspath(os.fspath(save_directory)))
+
+        def write(staging: str) -> None:
+            super(ForesightPipeline, self).save_pretrained(staging, **kwargs)
+            write_model_card(staging, components=components, base_models=base_models, model_name=model_name)
+
+        loading.save_folder(save_directory, write)
 
     def enable_vae_tiling(self, **kwargs: Any) -> None:
         """Decode the video in overlapping tiles (``AutoencoderKLLTXVideo.enable_tiling`` arguments) to save memory."""
@@ -347,7 +298,7 @@ class ForesightPipeline(DiffusionPipeline):
         self.vae.disable_tiling()
 
     # ------------------------------------------------------------------------------------------------
-    # public calls
+    # the call
     # ------------------------------------------------------------------------------------------------
 
     @torch.no_grad()
@@ -360,7 +311,7 @@ class ForesightPipeline(DiffusionPipeline):
         height: int = 512,
         width: int = 704,
         num_frames: int = 121,
-        frame_rate: int = 25,
+        frame_rate: float = 25,
         num_inference_steps: int = 50,
         guidance_scale: float = 3.0,
         negative_prompt: str | None = None,
@@ -378,6 +329,7 @@ class ForesightPipeline(DiffusionPipeline):
         max_sequence_length: int = 128,
         callback_on_step_end: Callable[..., dict] | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+        check_memory: bool = True,
     ) -> ForesightPipelineOutput:
         r"""Predict what happens next after ``image`` and describe it.
 
@@ -392,15 +344,14 @@ class ForesightPipeline(DiffusionPipeline):
             frame_rate, num_inference_steps, guidance_scale, negative_prompt, decode_timestep,
                 decode_noise_scale, max_sequence_length: as in diffusers' ``LTXImageToVideoPipeline``.
                 Without a text encoder the adapter's tokens are the prompt embeddings and, under guidance
-                (``guidance_scale > 1``), the unconditional branch gets zero embeddings of the same shape
-                (the adapter's "no context"); ``negative_prompt`` then needs a text encoder and is refused.
+                (``guidance_scale > 1``), the unconditional branch gets zero embeddings of the same shape;
+                ``negative_prompt`` then needs a text encoder and is refused.
             num_continuations: how many futures to generate in one batch (``>= 1``).
             rate: ask the VLM to score each clip (default: when ``num_continuations > 1``, there is a VLM
                 and ``output_type`` is not ``"latent"``).
             conditioning_frames, conditioning_strength: latent frames that receive the adapter tokens
                 (``"first"``, ``"all"`` or indices) and their strength (see :mod:`foresight_models.conditioning`);
-                used only while adapter tokens are injected (an adapter with a text encoder or a
-                ``conditioning`` component); other values are refused when nothing uses them.
+                only used while adapter tokens are injected; other values are refused when nothing uses them.
             generator, seed: the noise source: one ``torch.Generator`` for the whole batch, or a fresh CPU
                 generator seeded with ``seed`` (an int in ``[0, 2**64)``; random when ``None``).
             output_type: ``"pil"``, ``"np"``, ``"pt"`` or ``"latent"`` (no description then).
@@ -408,349 +359,330 @@ class ForesightPipeline(DiffusionPipeline):
             max_description_frames: the VLM's frame budget per clip (frames evenly sampled, first and last kept).
             callback_on_step_end, callback_on_step_end_tensor_inputs: diffusers' step callback, called with
                 the inner ``LTXImageToVideoPipeline`` as first argument.
+            check_memory: refuse a call whose estimated memory (:meth:`estimate_memory`) exceeds what the
+                execution device has free; ``False`` skips the check.
 
         Returns:
             :class:`ForesightPipelineOutput`, continuations sorted best first.
+
+        Raises:
+            TypeError, ValueError: an invalid argument (:meth:`check_inputs`), before any model runs.
+            MemoryError: the call cannot fit (see ``check_memory``).
+            NonFiniteOutputError: a stage produced ``nan`` values (names the stage).
         """
-        return self._run(
-            image=image,
-            prompt=prompt,
-            question=question,
-            height=height,
-            width=width,
-            num_frames=num_frames,
-            frame_rate=frame_rate,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            negative_prompt=negative_prompt,
-            num_continuations=num_continuations,
-            rate=rate,
-            conditioning_frames=conditioning_frames,
-            conditioning_strength=conditioning_strength,
-            generator=generator,
-            seed=seed,
-            output_type=output_type,
-            decode_timestep=decode_timestep,
-            decode_noise_scale=decode_noise_scale,
-            max_new_tokens=max_new_tokens,
-            max_description_frames=max_description_frames,
-            max_sequence_length=max_sequence_length,
-            callback_on_step_end=callback_on_step_end,
-            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
-            emit=None,
-        )
+        # 1. check inputs (``locals()`` holds exactly the arguments here: the signature is their one list)
+        self.check_inputs(**{name: value for name, value in locals().items() if name != "self"})
+        context = _context_images(image)
+        generator, seed = _noise_source(generator, seed)
+        rate = self._rates(rate, num_continuations=num_continuations, output_type=output_type)
+        with self._call_scope():
+            # 2. motion prompt
+            if prompt is None:
+                prompt = self._write_motion_prompt(context, max_new_tokens=max_new_tokens)
+
+            # 3. video: (n, t, c, h, w) frames in [0, 1], or packed latents
+            video = self._generate_video(
+                context,
+                prompt,
+                negative_prompt=negative_prompt,
+                num_continuations=num_continuations,
+                conditioning_frames=conditioning_frames,
+                conditioning_strength=conditioning_strength,
+                callback_on_step_end=callback_on_step_end,
+                callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+                output_type=output_type,
+                height=height,
+                width=width,
+                num_frames=num_frames,
+                frame_rate=frame_rate,
+                num_inference_steps=num_inference_steps,
+                guidance_scale=guidance_scale,
+                generator=generator,
+                decode_timestep=decode_timestep,
+                decode_noise_scale=decode_noise_scale,
+                max_sequence_length=max_sequence_length,
+            )
+            if output_type == "latent":
+                order = list(range(num_continuations))
+                return ForesightPipelineOutput(video, description=None, prompt=prompt, scores=None, seed=seed, order=order)
+            clips = [_convert_frames(clip, output_type) for clip in video]
+            for index, clip in enumerate(clips):
+                emit(Frames(frames=clip, index=index))
+
+            # 4. describe and rate
+            descriptions, ratings, scores = self._describe_and_rate(
+                video, context, question, rate=rate, max_new_tokens=max_new_tokens, budget=max_description_frames
+            )
+
+        # 5. rank
+        return _ranked_output(clips, descriptions, ratings, scores, prompt=prompt, seed=seed, output_type=output_type)
 
     def stream(self, image: Any, prompt: str | None = None, question: str = DEFAULT_QUESTION, **kwargs: Any):
         """Run ``__call__`` with the same arguments and yield its events as they happen.
 
-        Yields :class:`~foresight_models.pipelines.events.TextDelta` (VLM text as it is produced: the
-        motion prompt first, before any frame exists), :class:`Progress` (denoising steps),
-        :class:`Frames`, :class:`Description`, and last :class:`Done` carrying the same
-        :class:`ForesightPipelineOutput` that ``__call__`` returns. The work runs in a background
-        thread; leaving the loop early (or closing the iterator) stops it at its next event and waits
-        for it, so the pipeline is free again afterwards. Errors are re-raised here.
+        Returns a :class:`~foresight_models.pipelines.streaming.ForesightStream` (an iterator and a
+        context manager) of :class:`~foresight_models.pipelines.events.TextDelta` (VLM text as it is
+        produced: the motion prompt first, before any frame exists), :class:`Progress` (denoising
+        steps), :class:`Frames`, :class:`Description`, and last :class:`Done` carrying the same
+        :class:`ForesightPipelineOutput` that ``__call__`` returns. The call runs in a worker thread;
+        leaving the loop early (``break``, even while the stream is still referenced), ``close()`` or
+        leaving a ``with`` block stops it at its next event and waits for it. Errors are re-raised here;
+        an unknown argument is a ``TypeError`` at once.
 
-        The stages run one after the other, as in ``__call__``: the motion prompt conditions the video,
-        so its text streams before the first denoising step, and the descriptions stream after the
-        frames are decoded (see ``docs/pipeline.md``, "Streaming").
+        The stages run one after the other, as in ``__call__`` (see ``docs/pipeline.md``, "Streaming").
         """
-        # ``__call__``'s signature is the single source of the arguments and their defaults.
-        bound = inspect.signature(type(self).__call__).bind(self, image, prompt, question, **kwargs)
+        arguments = self._bind(image, prompt, question, **kwargs)
+        return ForesightStream(lambda: self(**arguments))
+
+    # ------------------------------------------------------------------------------------------------
+    # 1. check inputs
+    # ------------------------------------------------------------------------------------------------
+
+    def check_inputs(self, image: Any, prompt: str | None = None, question: str = DEFAULT_QUESTION, **kwargs: Any):
+        """Check the arguments of a call without running any model; raise at the first invalid one.
+
+        Takes exactly the arguments of ``__call__``, with the same defaults (an unknown name is a
+        ``TypeError``), so a caller can check its arguments before starting the work. The memory
+        estimate (``check_memory=True``) needs the execution device, so call it on the pipeline as it
+        will run (after ``.to(device)``).
+
+        Raises:
+            TypeError: an argument of the wrong type (its name, the value and what is allowed).
+            ValueError: an argument out of range, or one this pipeline's components cannot use.
+            MemoryError: the call would need more memory than the execution device has free.
+        """
+        call = self._bind(image, prompt, question, **kwargs)
+        _context_images(call["image"])
+        _check_video_arguments(call, callback_tensor_inputs=self._callback_tensor_inputs)
+        self._check_text_arguments(call)
+        self._check_conditioning_arguments(call)
+        _noise_source(call["generator"], call["seed"])
+        if check_bool(call["check_memory"], "check_memory"):
+            self._check_memory(call)
+
+    def _bind(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The arguments of a call by name, defaults filled in; ``__call__``'s signature is their one source."""
+        bound = inspect.signature(type(self).__call__).bind(self, *args, **kwargs)
         bound.apply_defaults()
-        arguments = {name: value for name, value in bound.arguments.items() if name != "self"}
-        events: queue.Queue = queue.Queue()
-        cancelled = threading.Event()
-        failure: list[BaseException] = []
+        return {name: value for name, value in bound.arguments.items() if name != "self"}
 
-        def emit(event: ForesightEvent) -> None:
-            if cancelled.is_set():
-                raise _Cancelled
-            events.put(event)
-
-        def work() -> None:
-            try:
-                with torch.no_grad():
-                    output = self._run(**arguments, emit=emit)
-                events.put(Done(output))
-            except _Cancelled:
-                pass
-            except BaseException as error:  # re-raised in the consumer
-                failure.append(error)
-                events.put(None)
-
-        return self._drain(events, cancelled, failure, threading.Thread(target=work, daemon=True))
-
-    @staticmethod
-    def _drain(events: queue.Queue, cancelled: threading.Event, failure: list, worker: threading.Thread) -> Iterator:
-        worker.start()
-        try:
-            while True:
-                event = events.get()
-                if event is None:
-                    raise failure[0]
-                yield event
-                if isinstance(event, Done):
-                    return
-        finally:
-            cancelled.set()  # a consumer that left early: the worker stops at its next token or denoising step
-            worker.join()
-
-    # ------------------------------------------------------------------------------------------------
-    # the work
-    # ------------------------------------------------------------------------------------------------
-
-    def _run(self, **kwargs: Any) -> ForesightPipelineOutput:
-        try:
-            return self._predict(**kwargs)
-        finally:
-            self.maybe_free_model_hooks()  # with model CPU offload, every component goes back to the CPU
-
-    def _predict(
-        self,
-        *,
-        image: Any,
-        prompt: str | None,
-        question: str,
-        emit: Callable[[ForesightEvent], None] | None,
-        height: int,
-        width: int,
-        num_frames: int,
-        frame_rate: int,
-        num_inference_steps: int,
-        guidance_scale: float,
-        negative_prompt: str | None,
-        num_continuations: int,
-        rate: bool | None,
-        conditioning_frames: str | Sequence[int],
-        conditioning_strength: float,
-        generator: torch.Generator | None,
-        seed: int | None,
-        output_type: str,
-        decode_timestep: float,
-        decode_noise_scale: float | None,
-        max_new_tokens: int,
-        max_description_frames: int,
-        max_sequence_length: int,
-        callback_on_step_end: Callable[..., dict] | None,
-        callback_on_step_end_tensor_inputs: Sequence[str],
-    ) -> ForesightPipelineOutput:
-        context = _context_images(image)
-        _check_call(
-            height=height,
-            width=width,
-            num_frames=num_frames,
-            num_inference_steps=num_inference_steps,
-            num_continuations=num_continuations,
-            output_type=output_type,
-            max_new_tokens=max_new_tokens,
-            max_description_frames=max_description_frames,
-        )
+    def _check_text_arguments(self, call: dict[str, Any]) -> None:
+        prompt, question, negative_prompt, rate = (call[k] for k in ("prompt", "question", "negative_prompt", "rate"))
         if prompt is not None and not isinstance(prompt, str):
             raise TypeError(f"prompt: expected a str or None, got {type(prompt).__name__}")
         if self.vlm is None and prompt is None:
             raise ValueError("prompt: required when the pipeline has no vlm to write it, got None")
         if self.vlm is not None and (not isinstance(question, str) or not question.strip()):
             raise ValueError(f"question: expected a non-empty str, got {question!r}")
-        if rate is not None and not isinstance(rate, bool):
-            raise TypeError(f"rate: expected True, False or None, got {rate!r}")
-        if rate is None:
-            rate = num_continuations > 1 and self.vlm is not None and output_type != "latent"
-        if rate and self.vlm is None:
-            raise ValueError("rate=True needs a vlm to act as critic, and this pipeline has none")
-        if rate and output_type == "latent":
-            raise ValueError("rate=True: the critic rates decoded clips, and output_type='latent' does not decode them")
-        if (
-            isinstance(guidance_scale, bool)
-            or not isinstance(guidance_scale, (int, float))
-            or not math.isfinite(guidance_scale)
-        ):
-            raise ValueError(
-                f"guidance_scale: expected a finite number (<= 1 disables guidance), got {guidance_scale!r}"
-            )
-        if isinstance(frame_rate, bool) or not isinstance(frame_rate, (int, float)) or not 0 < frame_rate < math.inf:
-            raise ValueError(f"frame_rate: expected a positive number of frames per second, got {frame_rate!r}")
         if negative_prompt is not None and not isinstance(negative_prompt, str):
             raise TypeError(f"negative_prompt: expected a str or None, got {type(negative_prompt).__name__}")
         if negative_prompt is not None and self.text_encoder is None:
             raise ValueError(
                 f"negative_prompt: needs a text_encoder to encode it, and this pipeline has none; got {negative_prompt!r}"
             )
-        _check_conditioning(
-            mode=self._conditioning_mode(),
-            frames=conditioning_frames,
-            strength=conditioning_strength,
-            num_latent_frames=(num_frames - 1) // self.vae.temporal_compression_ratio + 1,
-        )
-        if generator is None:
-            if seed is None:
-                seed = secrets.randbits(63)
-            elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
-                raise ValueError(f"seed: expected an int in [0, 2**64) or None, got {seed!r}")
-            seed = int(seed)
-            generator = torch.Generator().manual_seed(seed)
-        elif not isinstance(generator, torch.Generator):
-            raise TypeError(
-                "generator: expected one torch.Generator (it draws the noise of every continuation) or None, "
-                f"got {type(generator).__name__}"
-            )
-        elif seed is not None:
-            raise ValueError(f"pass either generator or seed, not both (got seed={seed!r} and a generator)")
-        else:
-            seed = generator.initial_seed()
+        if rate is not None and not isinstance(rate, bool):
+            raise TypeError(f"rate: expected True, False or None, got {rate!r}")
+        if rate and self.vlm is None:
+            raise ValueError("rate=True needs a vlm to act as critic, and this pipeline has none")
+        if rate and call["output_type"] == "latent":
+            raise ValueError("rate=True: the critic rates decoded clips, and output_type='latent' does not decode them")
+        check_int(call["max_new_tokens"], "max_new_tokens")
+        check_int(call["max_description_frames"], "max_description_frames")
 
-        # 1. context -> motion prompt
-        if prompt is None:
-            content = [{"type": "image"} for _ in context] + [{"type": "text", "text": MOTION_PROMPT_INSTRUCTION}]
-            prompt = self._vlm_answer(content, images=context, max_new_tokens=max_new_tokens, emit=emit, stage="prompt")
-
-        # 2. video
-        latents_only = output_type == "latent"
-        video = self._generate_video(
-            context=context,
-            prompt=prompt,
-            negative_prompt=negative_prompt,
-            height=height,
-            width=width,
-            num_frames=num_frames,
-            frame_rate=frame_rate,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            num_continuations=num_continuations,
-            conditioning_frames=conditioning_frames,
-            conditioning_strength=conditioning_strength,
-            generator=generator,
-            output_type="latent" if latents_only else "pt",
-            decode_timestep=decode_timestep,
-            decode_noise_scale=decode_noise_scale,
-            max_sequence_length=max_sequence_length,
-            callback_on_step_end=callback_on_step_end,
-            callback_on_step_end_tensor_inputs=list(callback_on_step_end_tensor_inputs),
-            emit=emit,
-        )
-        if latents_only:
-            return ForesightPipelineOutput(
-                frames=video, description=None, prompt=prompt, scores=None, seed=seed, order=list(range(len(video)))
-            )
-        clips = [_convert_frames(clip, output_type) for clip in video]  # video: (n, t, c, h, w) in [0, 1]
-        if emit is not None:
-            for index, clip in enumerate(clips):
-                emit(Frames(frames=clip, index=index))
-
-        # 3. description and rating of every continuation
-        descriptions: list[str] | None = None
-        ratings: list[str] | None = None
-        scores: list[float] | None = None
-        if self.vlm is not None:
-            descriptions, ratings, scores = [], [], []
-            for index, clip in enumerate(video):
-                frames = to_pil_images(_sample_frames(clip, max_description_frames))
-                content = [{"type": "video"}, {"type": "text", "text": question}]
-                text = self._vlm_answer(
-                    content, videos=[frames], max_new_tokens=max_new_tokens, emit=emit, stage="description", index=index
+    def _check_conditioning_arguments(self, call: dict[str, Any]) -> None:
+        """``conditioning_frames`` / ``conditioning_strength`` are valid, and left unset when no hook uses them."""
+        frames, strength = call["conditioning_frames"], call["conditioning_strength"]
+        if self._conditioning_mode() is None:
+            frames_unset = isinstance(frames, str) and frames == "first"
+            strength_unset = isinstance(strength, (int, float)) and strength == 1.0
+            if not (frames_unset and strength_unset):
+                raise ValueError(
+                    "conditioning_frames, conditioning_strength: only used to inject adapter tokens (an adapter with "
+                    "a text_encoder or a conditioning component), which this pipeline does not do; "
+                    f"got conditioning_frames={frames!r}, conditioning_strength={strength!r}"
                 )
-                descriptions.append(text)
-                score = None
-                if rate:
-                    content = [{"type": "image"}, {"type": "video"}, {"type": "text", "text": RATING_PROMPT}]
-                    answer = self._vlm_answer(
-                        content,
-                        images=context[-1:],
-                        videos=[frames],
-                        max_new_tokens=max_new_tokens,
-                        emit=emit,
-                        stage="rating",
-                        index=index,
-                    )
-                    score = parse_rating(answer)
-                    ratings.append(answer)
-                    scores.append(score)
-                if emit is not None:
-                    emit(Description(text=text, index=index, score=score))
-            if not rate:
-                ratings = scores = None
+            return
+        num_latent_frames = (call["num_frames"] - 1) // self.vae.temporal_compression_ratio + 1
+        for name, check in (
+            ("conditioning_frames", lambda: conditioning.video_token_mask(frames, num_frames=num_latent_frames, height=1, width=1)),
+            ("conditioning_strength", lambda: conditioning.normalize_strength(strength)),
+        ):  # fmt: skip
+            try:
+                check()
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"{name}: {error}") from error
 
-        order = rank_best_first(scores) if scores is not None else list(range(num_continuations))
-        if output_type == "pt":
-            frames_out: Any = torch.stack([clips[i] for i in order])
-        elif output_type == "np":
-            frames_out = np.stack([clips[i] for i in order])
-        else:
-            frames_out = [clips[i] for i in order]
-        return ForesightPipelineOutput(
-            frames=frames_out,
-            description=[descriptions[i] for i in order] if descriptions is not None else None,
-            prompt=prompt,
-            scores=[scores[i] for i in order] if scores is not None else None,
-            seed=seed,
-            ratings=[ratings[i] for i in order] if ratings is not None else None,
-            order=order,
-        )
+    def estimate_memory(
+        self, *, height: int, width: int, num_frames: int, num_continuations: int = 1, guidance_scale: float = 3.0
+    ) -> int:
+        """Bytes a call of this size needs beyond the weights: a simple, generous estimate
+        (:func:`foresight_models.pipelines.memory.estimate_call_memory` documents the formula)."""
+        sizes = dict(height=height, width=width, num_frames=num_frames, num_continuations=num_continuations)
+        return estimate_call_memory(self.transformer, self.vae, guidance=guidance_scale > 1, **sizes)
+
+    def _check_memory(self, call: dict[str, Any]) -> None:
+        sizes = {name: call[name] for name in ("height", "width", "num_frames", "num_continuations", "guidance_scale")}
+        needed = self.estimate_memory(**sizes)
+        device = self._execution_device
+        free = available_memory(device)
+        if free is not None and needed > free:
+            shown = ", ".join(f"{name}={value}" for name, value in sizes.items() if name != "guidance_scale")
+            raise MemoryError(
+                f"{shown}: this call needs about {needed / 2**30:.1f} GiB on {device} and {free / 2**30:.1f} GiB "
+                "are free; lower height, width, num_frames or num_continuations, enable VAE tiling, or pass "
+                "check_memory=False to run it anyway"
+            )
+
+    def _rates(self, rate: bool | None, *, num_continuations: int, output_type: str) -> bool:
+        if rate is None:
+            return num_continuations > 1 and self.vlm is not None and output_type != "latent"
+        return rate
+
+    @contextlib.contextmanager
+    def _call_scope(self):
+        """Model CPU offload moves whole components between devices, so offloaded calls run one at a time;
+        afterwards every offloaded component goes back to the CPU, also on error."""
+        offloaded = bool(getattr(self, "_all_hooks", None))
+        with _lock_for(self.transformer) if offloaded else contextlib.nullcontext():
+            try:
+                yield
+            finally:
+                self.maybe_free_model_hooks()
+
+    # ------------------------------------------------------------------------------------------------
+    # 2. motion prompt, 4. describe and rate: the VLM
+    # ------------------------------------------------------------------------------------------------
+
+    def _write_motion_prompt(self, context: list[PIL.Image.Image], *, max_new_tokens: int) -> str:
+        content = [{"type": "image"} for _ in context] + [{"type": "text", "text": MOTION_PROMPT_INSTRUCTION}]
+        return self._vlm_answer(content, images=context, max_new_tokens=max_new_tokens, stage="prompt")
+
+    def _describe_and_rate(
+        self, video: torch.Tensor, context: list, question: str, *, rate: bool, max_new_tokens: int, budget: int
+    ) -> tuple[list[str] | None, list[str] | None, list[float] | None]:
+        """The VLM's description of each clip of ``video (n, t, c, h, w)`` and, with ``rate``, its rating."""
+        if self.vlm is None:
+            return None, None, None
+        descriptions, ratings, scores = [], [], []
+        for index, clip in enumerate(video):
+            frames = to_pil_images(_sample_frames(clip, budget))
+            content = [{"type": "video"}, {"type": "text", "text": question}]
+            text = self._vlm_answer(
+                content, videos=[frames], max_new_tokens=max_new_tokens, stage="description", index=index
+            )
+            descriptions.append(text)
+            score = None
+            if rate:
+                content = [{"type": "image"}, {"type": "video"}, {"type": "text", "text": RATING_PROMPT}]
+                answer = self._vlm_answer(
+                    content, images=context[-1:], videos=[frames], max_new_tokens=max_new_tokens, stage="rating", index=index
+                )
+                score = parse_rating(answer)
+                ratings.append(answer)
+                scores.append(score)
+            emit(Description(text=text, index=index, score=score))
+        return (descriptions, ratings, scores) if rate else (descriptions, None, None)
+
+    def _vlm_inputs(self, content: list[dict], *, images=None, videos=None):
+        messages = [{"role": "user", "content": content}]
+        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        inputs = self.processor(text=[text], images=images, videos=videos, return_tensors="pt")
+        return inputs.to(device=self._execution_device, dtype=self.vlm.dtype)
+
+    def _vlm_answer(
+        self, content: list[dict], *, max_new_tokens: int, stage: str, index: int | None = None, images=None, videos=None
+    ) -> str:
+        """Greedy VLM answer to one user turn; streamed as ``TextDelta`` events inside a stream.
+
+        The text is emitted from inside ``generate``, so a cancelled stream stops the generation at its
+        next token.
+        """
+        _onload(self.vlm)
+        streamer = text_delta_streamer(self.processor.tokenizer, stage=stage, index=index)
+        with _lock_for(self.vlm):  # the processor's tokenizer and the VLM's generation state are shared
+            inputs = self._vlm_inputs(content, images=images, videos=videos)
+            ids = self.vlm.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer)
+            new_tokens = ids[:, inputs["input_ids"].shape[1] :]
+            return self.processor.batch_decode(new_tokens, skip_special_tokens=True)[0].strip()
+
+    # ------------------------------------------------------------------------------------------------
+    # 3. video
+    # ------------------------------------------------------------------------------------------------
 
     def _generate_video(
         self,
-        *,
         context: list[PIL.Image.Image],
         prompt: str,
+        *,
         negative_prompt: str | None,
         num_continuations: int,
         conditioning_frames: Any,
-        conditioning_strength: float,
+        conditioning_strength: Any,
         callback_on_step_end: Callable[..., dict] | None,
-        callback_on_step_end_tensor_inputs: list[str],
-        emit: Callable[[ForesightEvent], None] | None,
-        **ltx_kwargs: Any,
+        callback_on_step_end_tensor_inputs: Sequence[str],
+        output_type: str,
+        **ltx_arguments: Any,
     ) -> torch.Tensor:
-        """LTX image-to-video through diffusers' own pipeline; ``(n, t, c, h, w)`` frames or packed latents."""
+        """LTX image-to-video through diffusers' own pipeline; ``(n, t, c, h, w)`` frames or packed latents.
+
+        The inner pipeline gets a copy of the scheduler (its step state is per call) and the component
+        objects themselves.
+        """
         ltx = LTXImageToVideoPipeline(
-            transformer=self.transformer,
-            vae=self.vae,
-            scheduler=self.scheduler,
-            text_encoder=self.text_encoder,
-            tokenizer=self.tokenizer,
+            **{name: getattr(self, name) for name in _LTX_COMPONENTS}, scheduler=copy.deepcopy(self.scheduler)
         )
         ltx.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
-        total = ltx_kwargs["num_inference_steps"]
-
-        def on_step_end(pipe, step: int, timestep, tensors: dict) -> dict:
-            returned = callback_on_step_end(pipe, step, timestep, tensors) if callback_on_step_end else None
-            if emit is not None:
-                emit(Progress(step=step + 1, total=total))
-            return returned if returned is not None else {}
-
+        if self.text_encoder is not None:  # a fast tokenizer's padding/truncation settings are shared state
+            ltx.encode_prompt = _locked(ltx.encode_prompt, _lock_for(self.text_encoder))
+        requested = list(callback_on_step_end_tensor_inputs)
         call = dict(
             image=context[-1],
             num_videos_per_prompt=num_continuations,
-            callback_on_step_end=on_step_end,
-            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
-            **ltx_kwargs,
+            output_type="latent" if output_type == "latent" else "pt",
+            callback_on_step_end=_StepEnd(callback_on_step_end, requested, ltx_arguments["num_inference_steps"]),
+            callback_on_step_end_tensor_inputs=list(dict.fromkeys(["latents", *requested])),
+            **ltx_arguments,
         )
         adapter_output = self._adapter_tokens(context) if self.adapter is not None else None
+        call.update(self._prompt_arguments(prompt, negative_prompt, adapter_output))
+        with self._adapter_injection(
+            adapter_output, rows=num_continuations, frames=conditioning_frames, strength=conditioning_strength
+        ):
+            video = ltx(**call).frames
+        if output_type != "latent":
+            _check_finite(video, "VAE decode", "the decoded frames")
+        return video
+
+    def _prompt_arguments(self, prompt: str, negative_prompt: str | None, adapter_output) -> dict[str, Any]:
         if self.text_encoder is not None:
-            call.update(prompt=prompt, negative_prompt=negative_prompt)
-        else:  # the adapter's tokens are the prompt embeddings; the unconditional branch gets zeros (documented)
-            tokens = adapter_output.tokens.to(self.transformer.dtype)
-            mask = adapter_output.mask
-            call.update(
-                prompt_embeds=tokens,
-                prompt_attention_mask=mask.long(),
-                negative_prompt_embeds=torch.zeros_like(tokens),
-                negative_prompt_attention_mask=mask.long(),
-            )
+            return dict(prompt=prompt, negative_prompt=negative_prompt)
+        # the adapter's tokens are the prompt embeddings; the unconditional branch gets zeros (documented)
+        tokens = adapter_output.tokens.to(self.transformer.dtype)
+        mask = adapter_output.mask.long()
+        return dict(
+            prompt_embeds=tokens,
+            prompt_attention_mask=mask,
+            negative_prompt_embeds=torch.zeros_like(tokens),
+            negative_prompt_attention_mask=mask,
+        )
+
+    @contextlib.contextmanager
+    def _adapter_injection(self, adapter_output, *, rows: int, frames: Any, strength: Any):
+        """Inject the adapter tokens while LTX denoises (when :meth:`_conditioning_mode` says so).
+
+        The hooks are installed on the shared transformer, so calls that inject tokens hold the
+        transformer's lock while they denoise.
+        """
         mode = self._conditioning_mode()
         if mode is None:
-            return ltx(**call).frames
-        rows = adapter_output.tokens.expand(num_continuations, -1, -1)
-        mask = adapter_output.mask.expand(num_continuations, -1)
-        with _conditioning.ltx_conditioning(
-            self.transformer,
-            rows,
-            self.conditioning,
-            mask=mask,
-            frames=conditioning_frames,
-            strength=conditioning_strength,
-            mode=mode,
-        ):
-            return ltx(**call).frames
+            yield
+            return
+        tokens = adapter_output.tokens.expand(rows, -1, -1)
+        mask = adapter_output.mask.expand(rows, -1)
+        with _lock_for(self.transformer), conditioning.ltx_conditioning(
+            self.transformer, tokens, self.conditioning, mask=mask, frames=frames, strength=strength, mode=mode
+        ):  # fmt: skip
+            yield
 
     def _conditioning_mode(self) -> str | None:
         """How the adapter tokens are injected while LTX denoises (``ltx_conditioning``'s ``mode``), if at all.
@@ -768,57 +700,178 @@ class ForesightPipeline(DiffusionPipeline):
     def _adapter_tokens(self, context: list[PIL.Image.Image]):
         """Context images -> ``AdapterOutput(tokens (1, k, caption_channels), mask (1, k))``.
 
-        The adapter reads the hybrid encoder's fused tokens when ``spatial_encoder`` and ``fusion`` are
-        present, else the VLM's last hidden states over the context images and the motion instruction.
+        The adapter reads the hybrid encoder's fused tokens when ``spatial_encoder`` and ``hybrid_encoder``
+        are present, else the VLM's last hidden states over the context images and the motion instruction.
         """
         device = self._execution_device
-        if self.fusion is not None:
+        if self.hybrid_encoder is not None:
             clip = to_frames(context).to(device)  # 1 t c h w
-            fused = self.fusion(clip).fused_tokens  # 1 t n d
+            with _lock_for(self.hybrid_encoder.vlm):
+                fused = self.hybrid_encoder(clip).fused_tokens  # 1 t n d
             tokens, mask = fused.flatten(1, 2), None
         else:  # the constructor guarantees a vlm here
             content = [{"type": "image"} for _ in context] + [{"type": "text", "text": MOTION_PROMPT_INSTRUCTION}]
             _onload(self.vlm)
-            inputs = self._vlm_inputs(content, images=context)
-            hidden = self.vlm(**inputs, output_hidden_states=True, return_dict=True).hidden_states[-1]
+            with _lock_for(self.vlm):
+                inputs = self._vlm_inputs(content, images=context)
+                hidden = self.vlm(**inputs, output_hidden_states=True, return_dict=True).hidden_states[-1]
             tokens, mask = hidden, inputs["attention_mask"].bool()
-        return self.adapter(tokens.to(self.adapter.dtype), mask)
-
-    def _vlm_inputs(self, content: list[dict], *, images=None, videos=None):
-        messages = [{"role": "user", "content": content}]
-        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        inputs = self.processor(text=[text], images=images, videos=videos, return_tensors="pt")
-        return inputs.to(device=self._execution_device, dtype=self.vlm.dtype)
-
-    def _vlm_answer(
-        self,
-        content: list[dict],
-        *,
-        max_new_tokens: int,
-        emit: Callable[[ForesightEvent], None] | None,
-        stage: str,
-        index: int | None = None,
-        images=None,
-        videos=None,
-    ) -> str:
-        """Greedy VLM answer to one user turn; streamed as ``TextDelta`` events when ``emit`` is set.
-
-        The text is emitted from inside ``generate`` (no extra thread), so a cancelled stream stops the
-        generation at its next token.
-        """
-        _onload(self.vlm)
-        inputs = self._vlm_inputs(content, images=images, videos=videos)
-        streamer = None
-        if emit is not None:
-            streamer = _TextDeltaStreamer(self.processor.tokenizer, emit=emit, stage=stage, index=index)
-        ids = self.vlm.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer)
-        new_tokens = ids[:, inputs["input_ids"].shape[1] :]
-        return self.processor.batch_decode(new_tokens, skip_special_tokens=True)[0].strip()
+        output = self.adapter(tokens.to(self.adapter.dtype), mask)
+        _check_finite(output.tokens, "adapter", "the adapter's conditioning tokens")
+        return output
 
 
 # ----------------------------------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------------------------------
+
+_LOCKS: weakref.WeakKeyDictionary[torch.nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(module: torch.nn.Module) -> threading.RLock:
+    """The lock of a shared module (one per module object, so pipelines sharing a module share it)."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(module)
+        if lock is None:
+            lock = _LOCKS[module] = threading.RLock()
+        return lock
+
+
+def _locked(function: Callable, lock: threading.RLock) -> Callable:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return function(*args, **kwargs)
+
+    return call
+
+
+class _StepEnd:
+    """The step callback given to LTX: the user's callback (with the tensors it asked for), then a check
+    that the latents are finite, then a ``Progress`` event."""
+
+    def __init__(self, callback: Callable[..., dict] | None, requested: list[str], total: int):
+        self.callback, self.requested, self.total = callback, requested, total
+
+    def __call__(self, pipe, step: int, timestep, tensors: dict) -> dict:
+        returned = None
+        if self.callback is not None:
+            returned = self.callback(pipe, step, timestep, {name: tensors[name] for name in self.requested})
+        returned = returned if returned is not None else {}
+        latents = returned.get("latents", tensors["latents"])
+        _check_finite(latents, "video denoising", f"the latents after denoising step {step + 1} of {self.total}")
+        emit(Progress(step=step + 1, total=self.total))
+        return returned
+
+
+def _check_finite(values: torch.Tensor, stage: str, what: str) -> None:
+    if not bool(torch.isfinite(values).all()):
+        raise NonFiniteOutputError(
+            f"{stage}: {what} hold nan or inf values ({values.dtype}); this is what a float16 overflow looks "
+            "like: load the pipeline in torch.bfloat16 or torch.float32 (torch_dtype=...), and check the "
+            "weights for nan"
+        )
+
+
+def _check_components(components: dict[str, Any]) -> None:
+    """The constructor's checks: enough components to run, and each of a class the pipeline can use."""
+    get = components.get
+    if get("text_encoder") is None and get("adapter") is None:
+        raise ValueError(
+            "ForesightPipeline needs prompt embeddings for LTX-Video: pass text_encoder (+ tokenizer), "
+            "or an adapter whose tokens become the prompt embeddings; got neither"
+        )
+    if get("text_encoder") is not None and get("tokenizer") is None:
+        raise ValueError("tokenizer is required with text_encoder, got tokenizer=None")
+    if get("vlm") is not None and get("processor") is None:
+        raise ValueError("processor is required with vlm, got processor=None")
+    if get("conditioning") is not None and get("adapter") is None:
+        raise ValueError("conditioning needs an adapter to produce its tokens, got adapter=None")
+    if isinstance(get("adapter"), LoRAAdapter):
+        raise TypeError(
+            "adapter: LoRAAdapter reads the VLM's input embeddings through its own LoRA-wrapped VLM, not "
+            "context tokens, and is not supported as the pipeline's adapter; use a QueryAdapter, "
+            "BottleneckAdapter or PerceiverAdapter"
+        )
+    for name, classes in (("adapter", _ADAPTERS), ("hybrid_encoder", (HybridEncoder,)),
+                          ("conditioning", (LTXConditioningAdapter,))):  # fmt: skip
+        if get(name) is not None and not isinstance(get(name), classes):
+            allowed = " or ".join(cls.__name__ for cls in classes)
+            raise TypeError(f"{name}: expected a {allowed} or None, got {type(get(name)).__name__}")
+    if get("adapter") is not None and get("vlm") is None and get("hybrid_encoder") is None:
+        raise ValueError(
+            "adapter needs context tokens to read: add a vlm (its last hidden states) or a spatial_encoder + "
+            "hybrid_encoder (the fused tokens); got neither"
+        )
+
+
+def _check_video_arguments(call: dict[str, Any], *, callback_tensor_inputs: Sequence[str]) -> None:
+    for name in ("height", "width"):
+        value = call[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 32 or value % 32:
+            raise ValueError(f"{name}: LTX-Video needs a positive multiple of 32, got {value!r}")
+    num_frames = call["num_frames"]
+    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1 or num_frames % 8 != 1:
+        raise ValueError(f"num_frames: LTX-Video needs 8k + 1 frames (9, 17, ..., 121, ...), got {num_frames!r}")
+    for name in ("num_continuations", "num_inference_steps", "max_sequence_length"):
+        check_int(call[name], name)
+    check_choice(call["output_type"], "output_type", _OUTPUT_TYPES)
+    check_real(call["guidance_scale"], "guidance_scale")
+    check_real(call["frame_rate"], "frame_rate", minimum=0, min_inclusive=False)
+    check_real(call["decode_timestep"], "decode_timestep", minimum=0, maximum=1)
+    if call["decode_noise_scale"] is not None:
+        check_real(call["decode_noise_scale"], "decode_noise_scale", minimum=0, maximum=1)
+    if call["callback_on_step_end"] is not None and not callable(call["callback_on_step_end"]):
+        raise TypeError(f"callback_on_step_end: expected a callable or None, got {call['callback_on_step_end']!r}")
+    inputs = call["callback_on_step_end_tensor_inputs"]
+    if isinstance(inputs, str) or not all(name in callback_tensor_inputs for name in inputs):
+        raise ValueError(
+            f"callback_on_step_end_tensor_inputs: expected names among {list(callback_tensor_inputs)}, got {inputs!r}"
+        )
+
+
+def _noise_source(generator: Any, seed: Any) -> tuple[torch.Generator, int]:
+    """The generator the noise is drawn from and its seed (``seed`` random when both are ``None``)."""
+    if generator is None:
+        if seed is None:
+            seed = secrets.randbits(63)
+        elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+            raise ValueError(f"seed: expected an int in [0, 2**64) or None, got {seed!r}")
+        seed = int(seed)
+        return torch.Generator().manual_seed(seed), seed
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            "generator: expected one torch.Generator (it draws the noise of every continuation) or None, "
+            f"got {type(generator).__name__}"
+        )
+    if seed is not None:
+        raise ValueError(f"pass either generator or seed, not both (got seed={seed!r} and a generator)")
+    return generator, generator.initial_seed()
+
+
+def _ranked_output(
+    clips: list, descriptions, ratings, scores, *, prompt: str, seed: int, output_type: str
+) -> ForesightPipelineOutput:
+    order = rank_best_first(scores) if scores is not None else list(range(len(clips)))
+    if output_type == "pt":
+        frames: Any = torch.stack([clips[i] for i in order])
+    elif output_type == "np":
+        frames = np.stack([clips[i] for i in order])
+    else:
+        frames = [clips[i] for i in order]
+
+    def ranked(values):
+        return [values[i] for i in order] if values is not None else None
+
+    return ForesightPipelineOutput(
+        frames=frames,
+        description=ranked(descriptions),
+        prompt=prompt,
+        scores=ranked(scores),
+        seed=seed,
+        ratings=ranked(ratings),
+        order=order,
+    )
 
 
 def _onload(module: torch.nn.Module) -> None:
@@ -856,55 +909,6 @@ def _context_images(image: Any) -> list[PIL.Image.Image]:
     return images
 
 
-def _check_call(
-    *,
-    height: int,
-    width: int,
-    num_frames: int,
-    num_inference_steps: int,
-    num_continuations: int,
-    output_type: str,
-    max_new_tokens: int,
-    max_description_frames: int,
-) -> None:
-    for name, value in (("height", height), ("width", width)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 32 or value % 32:
-            raise ValueError(f"{name}: LTX-Video needs a positive multiple of 32, got {value!r}")
-    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1 or num_frames % 8 != 1:
-        raise ValueError(f"num_frames: LTX-Video needs 8k + 1 frames (9, 17, ..., 121, ...), got {num_frames!r}")
-    for name, value in (
-        ("num_continuations", num_continuations),
-        ("num_inference_steps", num_inference_steps),
-        ("max_new_tokens", max_new_tokens),
-        ("max_description_frames", max_description_frames),
-    ):
-        check_int(value, name)
-    if output_type not in _OUTPUT_TYPES:
-        raise ValueError(f"output_type: expected one of {_OUTPUT_TYPES}, got {output_type!r}")
-
-
-def _check_conditioning(*, mode: str | None, frames: Any, strength: Any, num_latent_frames: int) -> None:
-    """``conditioning_frames`` / ``conditioning_strength`` are valid, and left unset when no hook uses them."""
-    if mode is None:
-        frames_unset = isinstance(frames, str) and frames == "first"
-        strength_unset = isinstance(strength, (int, float)) and strength == 1.0
-        if not (frames_unset and strength_unset):
-            raise ValueError(
-                "conditioning_frames, conditioning_strength: only used to inject adapter tokens (an adapter with a "
-                "text_encoder or a conditioning component), which this pipeline does not do; "
-                f"got conditioning_frames={frames!r}, conditioning_strength={strength!r}"
-            )
-        return
-    try:
-        _conditioning.video_token_mask(frames, num_frames=num_latent_frames, height=1, width=1)
-    except (TypeError, ValueError) as error:
-        raise type(error)(f"conditioning_frames: {error}") from error
-    try:
-        _conditioning._normalize_strength(strength)
-    except (TypeError, ValueError) as error:
-        raise type(error)(f"conditioning_strength: {error}") from error
-
-
 def _sample_frames(clip: torch.Tensor, budget: int) -> torch.Tensor:
     """At most ``budget`` evenly spaced frames of ``clip (t, c, h, w)``, first and last included."""
     t = clip.shape[0]
@@ -927,6 +931,40 @@ def _hub_ids(name: str | os.PathLike) -> list[str]:
     """``[name]`` when it looks like a Hub id (``owner/name``, not a local folder), else ``[]``."""
     name = os.fspath(name)
     return [name] if name.count("/") == 1 and not os.path.exists(name) else []
+
+
+def _load_video_model(video_model: Any, torch_dtype, load_kwargs: dict) -> tuple[DiffusionPipeline, list[str]]:
+    if isinstance(video_model, DiffusionPipeline):
+        return video_model, []
+    if not isinstance(video_model, (str, os.PathLike)):
+        raise TypeError(
+            f"video_model: expected a Hub id, a folder or a loaded LTX pipeline, got {type(video_model).__name__}"
+        )
+    ltx = _load_or_explain(
+        lambda: LTXImageToVideoPipeline.from_pretrained(video_model, torch_dtype=torch_dtype, **load_kwargs),
+        video_model,
+        "the LTX-Video checkpoint",
+    )
+    return ltx, _hub_ids(video_model)
+
+
+def _load_vlm(vlm: Any, processor: Any, torch_dtype, load_kwargs: dict) -> tuple[Any, Any, list[str]]:
+    if vlm is None or isinstance(vlm, torch.nn.Module):
+        return vlm, processor, []
+    if not isinstance(vlm, (str, os.PathLike)):
+        raise TypeError(f"vlm: expected a Hub id, a folder, a loaded model or None, got {type(vlm).__name__}")
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    model = _load_or_explain(
+        lambda: Qwen2_5_VLForConditionalGeneration.from_pretrained(vlm, dtype=torch_dtype, **load_kwargs),
+        vlm,
+        "the Qwen2.5-VL checkpoint",
+    )
+    if processor is None:
+        processor = _load_or_explain(
+            lambda: AutoProcessor.from_pretrained(vlm, **load_kwargs), vlm, "the Qwen2.5-VL processor"
+        )
+    return model, processor, _hub_ids(vlm)
 
 
 def _load_or_explain(load: Callable[[], Any], name: Any, what: str) -> Any:

@@ -1,0 +1,185 @@
+"""Checks around loading and saving a pipeline folder: refuse what diffusers would only warn about.
+
+- :func:`check_config_fits_weights`: before a component is built, its ``config.json`` must not
+  describe (many) more parameters than its safetensors files hold, so that a config saying
+  ``num_layers=1000000`` is refused at once instead of building until the process is killed;
+- :func:`check_complete`: after loading, no parameter or buffer may be left on the ``meta`` device
+  (diffusers leaves a key missing from the weights there, with only a warning, and the call then
+  fails with "Tensor on device meta");
+- :func:`save_folder`: a folder is written beside its destination and moved into place once complete.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import json
+import math
+import os
+import secrets
+import shutil
+import struct
+import threading
+from collections.abc import Callable
+
+import torch
+
+__all__ = ["check_complete", "check_config_fits_weights", "safetensors_parameter_count", "save_folder"]
+
+
+def safetensors_parameter_count(path: str) -> int:
+    """Number of elements of all tensors in a safetensors file, read from its header only."""
+    with open(path, "rb") as file:
+        (length,) = struct.unpack("<Q", file.read(8))
+        if length > 100_000_000:
+            raise ValueError(f"{path}: not a safetensors file (header length {length})")
+        header = json.loads(file.read(length))
+    return sum(math.prod(entry["shape"]) for key, entry in header.items() if key != "__metadata__")
+
+
+def _weight_files(folder: str) -> list[str]:
+    if not os.path.isdir(folder):
+        return []
+    return sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".safetensors"))
+
+
+class _OverBudget(Exception):
+    pass
+
+
+def _component_class(library: str | None, class_name: str | None) -> type | None:
+    """The ``ModelMixin`` class a ``model_index.json`` entry names, when it is one we can build on ``meta``."""
+    from diffusers import ModelMixin
+
+    if not library or not class_name:
+        return None
+    if library == "diffusers" or library.startswith("foresight_models."):  # our own package: safe to import
+        cls = getattr(importlib.import_module(library), class_name, None)
+    else:
+        return None
+    if not isinstance(cls, type) or not issubclass(cls, ModelMixin) or class_name == "HybridEncoder":
+        return None  # a HybridEncoder is built on backbones its folder does not hold
+    return cls
+
+
+def check_config_fits_weights(folder: str, name: str, library: str | None, class_name: str | None) -> None:
+    """Refuse ``folder/name`` when its config describes more than twice the parameters its weights hold.
+
+    The component is built on the ``meta`` device (no memory) while a parameter-registration hook counts
+    what it creates, and the build stops as soon as the count passes the budget: even an absurd config
+    costs a moment. Only ``ModelMixin`` components are checked (diffusers' and ours).
+
+    Raises:
+        ValueError: naming the config file, what it asks for and what the weights file holds.
+    """
+    cls = _component_class(library, class_name)
+    files = _weight_files(os.path.join(folder, name))
+    if cls is None or not files:
+        return
+    held = sum(safetensors_parameter_count(path) for path in files)
+    budget = 2 * held + 1_000_000  # tied or derived parameters, small buffers saved as parameters
+    owner, created = threading.get_ident(), [0]
+
+    def count(module, parameter_name, parameter):
+        if parameter is not None and threading.get_ident() == owner:
+            created[0] += parameter.numel()
+            if created[0] > budget:
+                raise _OverBudget
+
+    handle = torch.nn.modules.module.register_module_parameter_registration_hook(count)
+    try:
+        with torch.device("meta"):
+            cls.from_config(cls.load_config(os.path.join(folder, name)))
+    except _OverBudget:
+        raise ValueError(
+            f"{os.path.join(folder, name, 'config.json')}: describes a {class_name} with more than {budget:,} "
+            f"parameters, but {', '.join(files)} hold(s) {held:,}; the config does not belong to these weights"
+        ) from None
+    finally:
+        handle.remove()
+
+
+def _weights_source(module: torch.nn.Module) -> str:
+    config = getattr(module, "config", None)
+    path = getattr(config, "_name_or_path", None) or getattr(module, "name_or_path", None)
+    if path and os.path.isdir(path):
+        files = _weight_files(path)
+        return ", ".join(files) if files else path
+    return "its weights"
+
+
+def check_complete(name: str, module: object) -> None:
+    """Refuse a component with parameters or buffers on the ``meta`` device (keys missing from its weights).
+
+    Raises:
+        ValueError: naming the component, the missing keys and the weights file.
+    """
+    if not isinstance(module, torch.nn.Module):
+        return
+    tensors = itertools.chain(module.named_parameters(), module.named_buffers())
+    missing = [key for key, tensor in tensors if tensor.is_meta]
+    if missing:
+        shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+        raise ValueError(
+            f"{name}: {_weights_source(module)} lack(s) {len(missing)} weight(s) this "
+            f"{type(module).__name__} needs: {shown}; the file is incomplete or was saved from another configuration"
+        )
+
+
+def save_folder(target: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Run ``write(staging)`` on a fresh folder beside ``target``, then move its entries into ``target``.
+
+    Afterwards ``target`` holds exactly what ``write`` wrote, plus any entry that is not part of a saved
+    pipeline (a ``.git`` folder, notes): the entries of an earlier pipeline (``model_index.json``, the
+    component folders it lists, ``README.md``) are removed. If ``write`` fails, ``target`` is untouched;
+    if moving fails, the earlier entries are put back.
+    """
+    target = os.path.abspath(os.fspath(target))
+    parent, base = os.path.split(target)
+    os.makedirs(parent, exist_ok=True)
+    staging = os.path.join(parent, f".{base}.saving-{secrets.token_hex(4)}")
+    os.makedirs(staging)
+    try:
+        write(staging)
+        if not os.path.exists(target):
+            os.replace(staging, target)
+            return
+        if not os.path.isdir(target):
+            raise NotADirectoryError(f"save_directory: {target} exists and is not a folder")
+        _move_in(staging, target, parent, base)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _pipeline_entries(folder: str) -> set[str]:
+    entries = {"model_index.json", "README.md"}
+    try:
+        with open(os.path.join(folder, "model_index.json")) as file:
+            entries |= {key for key in json.load(file) if not key.startswith("_")}
+    except (OSError, ValueError, AttributeError):
+        pass
+    return {entry for entry in entries if os.path.lexists(os.path.join(folder, entry))}
+
+
+def _move_in(staging: str, target: str, parent: str, base: str) -> None:
+    new = set(os.listdir(staging))
+    old = (_pipeline_entries(target) | new) & set(os.listdir(target))
+    backup = os.path.join(parent, f".{base}.old-{secrets.token_hex(4)}")
+    os.makedirs(backup)
+    moved_out: list[str] = []
+    moved_in: list[str] = []
+    try:
+        for entry in sorted(old):
+            os.replace(os.path.join(target, entry), os.path.join(backup, entry))
+            moved_out.append(entry)
+        for entry in sorted(new):
+            os.replace(os.path.join(staging, entry), os.path.join(target, entry))
+            moved_in.append(entry)
+    except BaseException:
+        for entry in moved_in:
+            os.replace(os.path.join(target, entry), os.path.join(staging, entry))
+        for entry in moved_out:
+            os.replace(os.path.join(backup, entry), os.path.join(target, entry))
+        os.rmdir(backup)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)

@@ -248,3 +248,12 @@ def test_predict_records_the_stored_frame_rate(tmp_path, scene, model_folder):
     with av.open(str(out / "prediction.mp4")) as container:
         stored = float(container.streams.video[0].average_rate)
     assert result["fps"] == pytest.approx(stored, rel=1e-9) and stored == pytest.approx(29.97, rel=1e-3)
+
+
+def test_predict_reports_the_pipelines_own_checks_in_one_line(tmp_path, scene, model_folder, capsys):
+    # a blank question passes the command's own checks, but the pipeline (which has a VLM) refuses it
+    out = tmp_path / "out"
+    assert _predict(model_folder, scene, out, "--question", "   ") == 2
+    last_line = capsys.readouterr().err.splitlines()[-1]  # after the loading progress bars
+    assert last_line == "foresight predict: error: question: expected a non-empty str, got '   '"
+    assert not out.exists()

@@ -121,14 +121,6 @@ def estimate_memory_bytes(*, num_continuations: int, num_frames: int, height: in
     return 4 * num_continuations * num_frames * 3 * height * width * 4
 
 
-def available_memory_bytes() -> int | None:
-    """Physical memory available now (``None`` where the system does not say)."""
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
 def check_memory(
     *, num_continuations: int, num_frames: int, height: int, width: int, available: int | None = None
 ) -> None:
@@ -137,7 +129,12 @@ def check_memory(
     Raises:
         ValueError: the estimate does not fit (the message names the flags that set the size).
     """
-    available = available_memory_bytes() if available is None else available
+    if available is None:
+        import torch
+
+        from ..pipelines.memory import available_memory
+
+        available = available_memory(torch.device("cpu"))
     needed = estimate_memory_bytes(num_continuations=num_continuations, num_frames=num_frames, height=height, width=width)
     if available is not None and needed > available:
         raise ValueError(
@@ -354,7 +351,12 @@ def run(args: argparse.Namespace) -> int:
         pipe = _load_pipeline(args, settings.device)
     except _USAGE_ERRORS as error:
         return _usage_error(args, error, prefix=f"--model: cannot load {args.model!r}: ")
-    result = _generate(args, settings, pipe, images)
+    call = _call_arguments(args, settings)
+    try:  # the pipeline's own checks, which know its components (and its memory estimate)
+        pipe.check_inputs(images, **call)
+    except (*_USAGE_ERRORS, MemoryError) as error:
+        return _usage_error(args, error)
+    result = _generate(args, pipe, images, call)
     try:
         with _sigterm_raises(), _staged_run(settings.out, args.overwrite) as staging:
             description = _write_run(args, settings, result, staging, seconds=time.perf_counter() - start)
@@ -372,7 +374,25 @@ def _usage_error(args: argparse.Namespace, error: BaseException, prefix: str = "
     return 2
 
 
-def _generate(args: argparse.Namespace, settings: Settings, pipe: Any, images: list[Any]) -> Any:
+def _call_arguments(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """The keyword arguments of the pipeline call this command makes (besides the images)."""
+    return dict(
+        prompt=args.prompt,
+        question=args.question,
+        height=settings.height,
+        width=settings.width,
+        num_frames=settings.num_frames,
+        num_inference_steps=settings.steps,
+        guidance_scale=settings.guidance_scale,
+        num_continuations=settings.continuations,
+        seed=settings.seed,
+        max_new_tokens=settings.max_new_tokens,
+        output_type="pil",
+        check_memory=not args.no_memory_check,
+    )
+
+
+def _generate(args: argparse.Namespace, pipe: Any, images: list[Any], call: dict[str, Any]) -> Any:
     from tqdm.auto import tqdm
 
     from ..pipelines.events import Done, Progress, TextDelta
@@ -386,20 +406,7 @@ def _generate(args: argparse.Namespace, settings: Settings, pipe: Any, images: l
 
     result = None
     try:
-        for event in pipe.stream(
-            images,
-            prompt=args.prompt,
-            question=args.question,
-            height=settings.height,
-            width=settings.width,
-            num_frames=settings.num_frames,
-            num_inference_steps=settings.steps,
-            guidance_scale=settings.guidance_scale,
-            num_continuations=settings.continuations,
-            seed=settings.seed,
-            max_new_tokens=settings.max_new_tokens,
-            output_type="pil",
-        ):
+        for event in pipe.stream(images, **call):
             if isinstance(event, TextDelta):
                 label = event.stage if event.index is None else f"{event.stage} {event.index}"
                 bar(label, desc=label, unit="piece").update(1)

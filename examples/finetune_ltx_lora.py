@@ -64,7 +64,9 @@ def main() -> None:
     root = args.ssv2
     if root is None:
         root = args.output / "clips"
-        synthetic = SyntheticMotion(num_clips=args.clips, frames=args.frames, size=(args.height, args.width), seed=args.seed)
+        synthetic = SyntheticMotion(
+            num_clips=args.clips, frames=args.frames, size=(args.height, args.width), seed=args.seed
+        )
         synthetic.write_ssv2(root, options={"deadline": "realtime", "cpu-used": "8"})
     dataset = SomethingSomethingV2(
         root, "train", context_frames=1, future_frames=args.frames - 1, size=(args.height, args.width), window="start"

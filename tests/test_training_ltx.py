@@ -120,8 +120,13 @@ def test_sigma_shift_matches_the_scheduler_schedule(config):
     scheduler = FlowMatchEulerDiscreteScheduler(**config)
     raw = np.array([0.9, 0.6, 0.3, 0.1], dtype=np.float32)
     sequence_length = 13 * 15 * 22
-    mu = calculate_shift(sequence_length, scheduler.config.base_image_seq_len, scheduler.config.max_image_seq_len,
-                         scheduler.config.base_shift, scheduler.config.max_shift)
+    mu = calculate_shift(
+        sequence_length,
+        scheduler.config.base_image_seq_len,
+        scheduler.config.max_image_seq_len,
+        scheduler.config.base_shift,
+        scheduler.config.max_shift,
+    )
     scheduler.set_timesteps(sigmas=raw, mu=mu)
     shifted = shift_flow_sigmas(torch.from_numpy(raw), scheduler, video_sequence_length=sequence_length)
     torch.testing.assert_close(shifted, scheduler.sigmas[:-1])
@@ -138,6 +143,22 @@ def test_cached_latents_and_frames_give_the_same_loss():
         torch.manual_seed(5)
         from_cache = task.loss(cached)["loss"]
     torch.testing.assert_close(from_frames, from_cache)
+
+
+def test_builds_from_a_diffusers_ltx_folder_like_from_the_tiny_components(tmp_path):
+    testing.tiny_ltx_pipeline(0).save_pretrained(tmp_path)
+    section = {"prompt": "label", "lora": {"rank": 2}}
+    loaded = build_ltx_task({"model": str(tmp_path), "local_files_only": True, **section})
+    built = build_ltx_task({"model": "tiny", "tiny": {"num_layers": 1}, **section})
+    batch = clips()
+    with torch.no_grad():
+        torch.manual_seed(0)
+        from_folder = loaded.loss(batch)["loss"]
+        torch.manual_seed(0)
+        from_tiny = built.loss(batch)["loss"]
+    torch.testing.assert_close(from_folder, from_tiny)
+    with pytest.raises(ValueError, match="cannot load the LTX-Video transformer from .*missing"):
+        build_ltx_task({"model": str(tmp_path / "missing"), "local_files_only": True})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -161,7 +182,7 @@ def test_lora_training_lowers_the_loss_and_exports_a_diffusers_lora(tmp_path):
     task = build_ltx_task({"model": "tiny", "target": "lora", "prompt": "label", "lora": {"rank": 4, "alpha": 8}})
     batch = clips(3)
     before = task.evaluate(batch)["loss"]
-    train(task, batch, steps=40)
+    train(task, batch, steps=15)
     after = task.evaluate(batch)["loss"]
     assert after < 0.9 * before, (before, after)
 
@@ -177,8 +198,12 @@ def test_lora_training_lowers_the_loss_and_exports_a_diffusers_lora(tmp_path):
     # and the LoRA reproduces the trained transformer's prediction
     pipe.set_adapters(["motion"], [1.0])
     latents = torch.randn(1, 8, 3, 8, 8)
-    kwargs = {"vae": pipe.vae, "scheduler": pipe.scheduler, "sigmas": torch.tensor([0.5]),
-              "noise": torch.randn(latents.shape)}
+    kwargs = {
+        "vae": pipe.vae,
+        "scheduler": pipe.scheduler,
+        "sigmas": torch.tensor([0.5]),
+        "noise": torch.randn(latents.shape),
+    }
     with torch.no_grad():
         loaded = ltx_i2v_flow_matching_loss(pipe.transformer, latents, **kwargs).prediction
         trained = ltx_i2v_flow_matching_loss(task.transformer, latents, **kwargs).prediction
@@ -189,8 +214,11 @@ def test_adapter_training_updates_only_the_adapter_and_hook_projections():
     task = build_ltx_task({"model": "tiny", "target": "adapter", "adapter": ADAPTER})
     frozen = {name: tensor.clone() for name, tensor in task.transformer.state_dict().items()}
     vae = {name: tensor.clone() for name, tensor in task.vae.state_dict().items()}
-    trained = {f"{key}.{name}": p.detach().clone() for key in ("adapter", "conditioning")
-               for name, p in task.trainable[key].named_parameters()}
+    trained = {
+        f"{key}.{name}": p.detach().clone()
+        for key in ("adapter", "conditioning")
+        for name, p in task.trainable[key].named_parameters()
+    }
     expected_ids = {id(p) for key in ("adapter", "conditioning") for p in task.trainable[key].parameters()}
     assert {id(p) for p in task.trainable_parameters()} == expected_ids
 
@@ -205,8 +233,13 @@ def test_adapter_training_updates_only_the_adapter_and_hook_projections():
     assert set(task.transformer.state_dict()) == set(frozen)
     for name, tensor in task.vae.state_dict().items():
         assert torch.equal(tensor, vae[name]), name
-    changed = {key.split(".")[0] for key in trained
-               if not torch.equal(dict(task.trainable[key.split(".")[0]].named_parameters())[key.split(".", 1)[1]], trained[key])}
+    changed = {
+        key.split(".")[0]
+        for key in trained
+        if not torch.equal(
+            dict(task.trainable[key.split(".")[0]].named_parameters())[key.split(".", 1)[1]], trained[key]
+        )
+    }
     assert changed == {"adapter", "conditioning"}
 
 
@@ -216,7 +249,11 @@ def test_both_and_full_targets_train_what_they_name(tmp_path):
     lora_names = set(both.trainable["lora"].state_dict())
     assert lora_names and all("lora_A" in name or "lora_B" in name for name in lora_names)
     both.save_pretrained(tmp_path / "both")
-    assert {p.name for p in (tmp_path / "both").iterdir()} == {"adapter", "conditioning", "pytorch_lora_weights.safetensors"}
+    assert {p.name for p in (tmp_path / "both").iterdir()} == {
+        "adapter",
+        "conditioning",
+        "pytorch_lora_weights.safetensors",
+    }
 
     full = build_ltx_task({"model": "tiny", "target": "full", "tiny": {"num_layers": 1}})
     n_full = sum(p.numel() for p in full.trainable_parameters())
@@ -295,7 +332,7 @@ def test_training_benchmark_runs_tiny():
     spec = importlib.util.spec_from_file_location("ltx_training_benchmark", ROOT / "benchmarks" / "ltx_training.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    result = module.main(["--tiny", "--steps", "2", "--warmup", "1"])
+    result = module.main(["--tiny", "--steps", "2", "--warmup", "0"])
     rows = {(row["target"], row["gradient_checkpointing"]) for row in result["rows"]}
     assert rows == {(t, g) for t in ("lora", "adapter") for g in (False, True)}
     assert all(row["samples_per_s"] > 0 and np.isfinite(row["final_loss"]) for row in result["rows"])

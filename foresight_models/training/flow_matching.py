@@ -129,9 +129,7 @@ def encode_ltx_video(vae: AutoencoderKLLTXVideo, frames: torch.Tensor, *, sample
 
 def normalize_ltx_latents(latents: torch.Tensor, vae: AutoencoderKLLTXVideo) -> torch.Tensor:
     """``(b, c, f, h, w)`` raw VAE latents -> the space the transformer denoises (the pipeline's normalisation)."""
-    return _pipeline_class()._normalize_latents(
-        latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor
-    )
+    return _pipeline_class()._normalize_latents(latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor)
 
 
 def i2v_conditioning_mask(
@@ -281,12 +279,18 @@ def ltx_i2v_flow_matching_loss(
     if not isinstance(latents, torch.Tensor) or latents.ndim != 5 or not latents.is_floating_point():
         raise ValueError(
             "latents: expected a float tensor (b, c, f, h, w), got "
-            + (f"{latents.dtype} {tuple(latents.shape)}" if isinstance(latents, torch.Tensor) else type(latents).__name__)
+            + (
+                f"{latents.dtype} {tuple(latents.shape)}"
+                if isinstance(latents, torch.Tensor)
+                else type(latents).__name__
+            )
         )
     config = transformer.config
     b, c, f, h, w = latents.shape
     if c != config.in_channels:
-        raise ValueError(f"latents: expected {config.in_channels} channels (transformer in_channels), got shape {tuple(latents.shape)}")
+        raise ValueError(
+            f"latents: expected {config.in_channels} channels (transformer in_channels), got shape {tuple(latents.shape)}"
+        )
     p, pt = config.patch_size, config.patch_size_t
     if f < 2 or f % pt or h % p or w % p:
         raise ValueError(

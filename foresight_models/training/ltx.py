@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -84,8 +84,14 @@ def check_lora_target_modules(model: nn.Module, target_modules: str | Sequence[s
             if not hits:
                 missing.append(target)
     if missing:
-        leaves = sorted({name.split(".")[-1] if not name.split(".")[-1].isdigit() else ".".join(name.split(".")[-2:])
-                         for name, module in model.named_modules() if isinstance(module, nn.Linear)})
+        linear = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
+        # "to_out.0" rather than "0" for layers inside a ModuleList
+        leaves = sorted(
+            {
+                ".".join(name.split(".")[-2:]) if name.split(".")[-1].isdigit() else name.split(".")[-1]
+                for name in linear
+            }
+        )
         raise ValueError(
             f"lora target_modules: {', '.join(repr(m) for m in missing)} matches no module of "
             f"{type(model).__name__}; its linear layers are named {', '.join(leaves)}"
@@ -185,7 +191,9 @@ class LTXFlowMatchingTask(TrainingTask):
         from diffusers import LTXVideoTransformer3DModel
 
         if not isinstance(transformer, LTXVideoTransformer3DModel):
-            raise TypeError(f"transformer: expected a diffusers LTXVideoTransformer3DModel, got {type(transformer).__name__}")
+            raise TypeError(
+                f"transformer: expected a diffusers LTXVideoTransformer3DModel, got {type(transformer).__name__}"
+            )
         check_choice(target, "target", LTX_TARGETS)
         check_choice(prompt, "prompt", LTX_PROMPT_SOURCES)
         check_choice(adapter_input, "adapter_input", _ADAPTER_INPUTS)
@@ -209,7 +217,9 @@ class LTXFlowMatchingTask(TrainingTask):
         if uses_adapter and adapter is None:
             raise ValueError(f"target={target!r} needs an adapter (tokens (b, n, d_in) -> (b, k, caption_channels))")
         if not uses_adapter and (adapter is not None or conditioning is not None):
-            raise ValueError(f"adapter and conditioning are only trained with target 'adapter' or 'both', got target={target!r}")
+            raise ValueError(
+                f"adapter and conditioning are only trained with target 'adapter' or 'both', got target={target!r}"
+            )
 
         self.target = target
         self.prompt = prompt
@@ -223,7 +233,9 @@ class LTXFlowMatchingTask(TrainingTask):
         self.tokenizer = tokenizer
         self._text_pipeline = None
         self.spatial_compression_ratio = vae.spatial_compression_ratio if vae is not None else spatial_compression_ratio
-        self.temporal_compression_ratio = vae.temporal_compression_ratio if vae is not None else temporal_compression_ratio
+        self.temporal_compression_ratio = (
+            vae.temporal_compression_ratio if vae is not None else temporal_compression_ratio
+        )
 
         self.transformer = transformer
         self.vae = vae
@@ -258,7 +270,11 @@ class LTXFlowMatchingTask(TrainingTask):
             from peft import LoraConfig
 
             check_int(lora_rank, "lora_rank")
-            lora_alpha = lora_rank if lora_alpha is None else check_real(lora_alpha, "lora_alpha", minimum=0.0, min_inclusive=False)
+            lora_alpha = (
+                lora_rank
+                if lora_alpha is None
+                else check_real(lora_alpha, "lora_alpha", minimum=0.0, min_inclusive=False)
+            )
             check_real(lora_dropout, "lora_dropout", minimum=0.0, maximum=1.0, max_inclusive=False)
             check_lora_target_modules(transformer, lora_target_modules)
             targets = lora_target_modules if isinstance(lora_target_modules, str) else list(lora_target_modules)
@@ -301,10 +317,6 @@ class LTXFlowMatchingTask(TrainingTask):
         device = self.transformer.device
         generator = torch.Generator(device=device).manual_seed(0)
         return {"loss": float(self.flow_matching(batch, generator=generator).loss)}
-
-    def trainable_parameters(self) -> Iterator[nn.Parameter]:
-        """Parameters of :attr:`trainable` that require a gradient (the LoRA's only, with a LoRA)."""
-        return super().trainable_parameters()
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         """Export what was trained into ``directory``.
@@ -358,7 +370,9 @@ class LTXFlowMatchingTask(TrainingTask):
             return latents.float()
         return normalize_ltx_latents(latents.float(), self.vae)
 
-    def prompt_embeddings(self, batch: Mapping[str, Any], batch_size: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def prompt_embeddings(
+        self, batch: Mapping[str, Any], batch_size: int
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """``(prompt_embeds (b, l, caption_channels), prompt_attention_mask (b, l))``, or ``(None, None)``."""
         device = self.transformer.device
         if self.prompt == "none":
@@ -510,7 +524,9 @@ def _build_adapter(options: Mapping[str, Any], *, caption_channels: int, latent_
         raise ValueError("task.adapter.d_in: required with input='tokens' (the width of batch['tokens'])")
     check_int(d_in, "task.adapter.d_in")
     if "d_out" in options and options["d_out"] != caption_channels:
-        raise ValueError(f"task.adapter.d_out: must be the transformer's caption_channels {caption_channels}, got {options['d_out']!r}")
+        raise ValueError(
+            f"task.adapter.d_out: must be the transformer's caption_channels {caption_channels}, got {options['d_out']!r}"
+        )
     options["d_out"] = caption_channels
     if "target_params" in options:
         return build_adapter(kind, d_in=d_in, **options), adapter_input
@@ -601,7 +617,11 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
         options = section["adapter"]
         kind = check_choice(options.get("kind", "query"), "task.adapter.kind", tuple(_adapter_classes()))
         allowed = ["kind", "input", "d_in", "target_params"]
-        allowed += [name for name in inspect.signature(_adapter_classes()[kind].__init__).parameters if name not in ("self", "d_in")]
+        allowed += [
+            name
+            for name in inspect.signature(_adapter_classes()[kind].__init__).parameters
+            if name not in ("self", "d_in")
+        ]
         _check_keys(options, allowed, "task.adapter")
         if options.get("input", "tokens") == "tokens" and "d_in" not in options:
             raise ValueError("task.adapter.d_in: required with input='tokens' (the width of batch['tokens'])")
@@ -623,12 +643,16 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
         if uses_adapter:
             from ..conditioning import LTXConditioningAdapter
 
-            latent_width = transformer.config.in_channels * transformer.config.patch_size**2 * transformer.config.patch_size_t
+            latent_width = (
+                transformer.config.in_channels * transformer.config.patch_size**2 * transformer.config.patch_size_t
+            )
             adapter, adapter_input = _build_adapter(
                 section["adapter"], caption_channels=transformer.config.caption_channels, latent_width=latent_width
             )
             if conditioning.get("mode", "cross_attention") == "cross_attention":
-                conditioning_adapter = LTXConditioningAdapter.from_transformer(transformer, init=init, dtype=torch.float32)
+                conditioning_adapter = LTXConditioningAdapter.from_transformer(
+                    transformer, init=init, dtype=torch.float32
+                )
         return LTXFlowMatchingTask(
             transformer=transformer,
             vae=components["vae"],
@@ -685,14 +709,18 @@ def _load_components(
     location = os.fspath(model)
     kwargs = {"local_files_only": local_files_only}
     loaders = {
-        "transformer": lambda: LTXVideoTransformer3DModel.from_pretrained(location, subfolder="transformer", torch_dtype=dtype, **kwargs),
+        "transformer": lambda: LTXVideoTransformer3DModel.from_pretrained(
+            location, subfolder="transformer", torch_dtype=dtype, **kwargs
+        ),
         "vae": lambda: AutoencoderKLLTXVideo.from_pretrained(location, subfolder="vae", torch_dtype=dtype, **kwargs),
         "scheduler": lambda: FlowMatchEulerDiscreteScheduler.from_pretrained(location, subfolder="scheduler", **kwargs),
     }
     if text:
         from transformers import T5EncoderModel, T5TokenizerFast
 
-        loaders["text_encoder"] = lambda: T5EncoderModel.from_pretrained(location, subfolder="text_encoder", dtype=dtype, **kwargs)
+        loaders["text_encoder"] = lambda: T5EncoderModel.from_pretrained(
+            location, subfolder="text_encoder", dtype=dtype, **kwargs
+        )
         loaders["tokenizer"] = lambda: T5TokenizerFast.from_pretrained(location, subfolder="tokenizer", **kwargs)
     components = {}
     for name, load in loaders.items():

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from .. import __version__
 from . import eval as cli_eval
 from . import predict as cli_predict
+from . import train as cli_train
 
 __all__ = ["COMMANDS", "Command", "main"]
 
@@ -93,6 +94,12 @@ COMMANDS: dict[str, Command] = {
         "score saved predictors and the copy / extrapolation baselines on a folder of clips",
         cli_eval.add_arguments,
         cli_eval.run,
+    ),
+    "train": Command(
+        "train",
+        "train a task from a config file (YAML or JSON), with crash-safe checkpoints and exact resume",
+        cli_train.add_arguments,
+        cli_train.run,
     ),
 }
 

@@ -1,5 +1,6 @@
 """The training loop: it learns, resumes exactly, evaluates, stops early; the resumable sampler."""
 
+import importlib.util
 import json
 
 import pytest
@@ -109,6 +110,9 @@ def test_trainer_checks_its_arguments(tmp_path):
         Trainer(NextFrameTask(), tiny_dataset(), tiny_config(tmp_path, optim={"batch_size": 0}))
     with pytest.raises(ValueError, match="num_samples: 16 samples do not fill one optimizer step"):
         Trainer(NextFrameTask(), tiny_dataset(), tiny_config(tmp_path, optim={"batch_size": 32})).train()
+    if importlib.util.find_spec("wandb") is None:  # asked for but not installed: refused before any work
+        with pytest.raises(ValueError, match="logging.wandb: wandb is not installed"):
+            Trainer(NextFrameTask(), tiny_dataset(), tiny_config(tmp_path, logging={"wandb": True}))
 
 
 def test_sampler_shards_resumes_and_refuses_other_data():

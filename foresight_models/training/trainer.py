@@ -234,6 +234,11 @@ class Trainer:
             project_dir=str(self.output_dir) if self._trackers else None,
         )
         main = accelerator.is_main_process
+        if accelerator.distributed_type.value in ("FSDP", "DEEPSPEED", "MEGATRON_LM"):
+            raise NotImplementedError(
+                f"{accelerator.distributed_type.value} is not supported yet: checkpoints and the final export read "
+                "whole (unsharded) modules; launch with DDP (accelerate launch --multi_gpu) instead"
+            )
         set_seed(cfg.seed, device_specific=True)
 
         module = TaskModule(self.task, self.eval_fn)
@@ -465,6 +470,9 @@ class Trainer:
         evaluations nor disturbs the training RNG stream)."""
         from accelerate.utils import send_to_device
 
+        # the unwrapped module: evaluation needs no gradient synchronisation, and processes may hold
+        # different numbers of held-out batches (a DDP forward could wait for the others)
+        module = accelerator.unwrap_model(module)
         module.eval()
         sums: dict[str, float] = {}
         count = 0

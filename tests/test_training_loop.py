@@ -39,10 +39,10 @@ def test_the_loop_learns_and_writes_logs_checkpoints_and_the_final_export(tmp_pa
     assert torch.equal(head.proj_out[1].weight, _final_weights(tmp_path / "run")["proj_out.1.weight"])
 
 
-@pytest.mark.parametrize("accumulation", [1, 2])
-def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, accumulation):
+@pytest.mark.parametrize(("accumulation", "ema_decay"), [(1, None), (2, None), (1, 0.9)], ids=["plain", "accumulate", "ema"])
+def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, accumulation, ema_decay):
     """20 steps straight vs 10 steps, a new process-like start (fresh task, fresh RNG), resume, 10 more."""
-    sections = {"optim": {"gradient_accumulation_steps": accumulation, "batch_size": 2}}
+    sections = {"optim": {"gradient_accumulation_steps": accumulation, "batch_size": 2, "ema_decay": ema_decay}}
     straight = tmp_path / "straight"
     Trainer(NextFrameTask(), tiny_dataset(), tiny_config(straight, max_steps=20, every=5, **sections)).train()
 
@@ -59,6 +59,15 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, accumulation):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     # more than one epoch was crossed (16 clips, 4 per step), so the data position really was restored
     assert _train_records(split)[-1]["epoch"] >= 1
+    last = split / "checkpoints" / "checkpoint-20"
+    raw = load_file(str(last / "model.safetensors"))
+    if ema_decay is None:
+        assert all(torch.equal(raw[f"head.{k}"], v) for k, v in b.items())
+    else:  # the export holds the moving average, the checkpoint both
+        shadow = load_file(str(last / "ema.safetensors"))
+        assert not all(torch.equal(raw[f"head.{k}"], v) for k, v in b.items())
+        assert {tuple(v.shape) for v in shadow.values()} == {tuple(v.shape) for v in b.values()}
+        assert any(torch.equal(shadow[s], b["proj_out.1.weight"]) for s in shadow)
 
 
 def test_resume_never_refuses_a_folder_with_checkpoints_and_resume_continues_a_finished_run(tmp_path):

@@ -6,6 +6,7 @@ A checkpoint is a folder ``<directory>/checkpoint-<step>/``::
     optimizer.pt        optimizer state (plain tensors and numbers; read with ``torch.load(weights_only=True)``)
     scheduler.json      learning-rate scheduler state
     rng.safetensors     torch (CPU and CUDA) and NumPy RNG states, one set per process
+    ema.safetensors     the moving average of the weights and its settings (when an EMA is given)
     state.json          step, data position, Python/NumPy RNG scalars and the caller's extra values
     manifest.json       size and sha256 of every file above, and a checksum of the manifest itself
 
@@ -55,6 +56,7 @@ FORMAT_VERSION = 1
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.pt"
 SCHEDULER_FILE = "scheduler.json"
+EMA_FILE = "ema.safetensors"
 RNG_FILE = "rng.safetensors"
 STATE_FILE = "state.json"
 MANIFEST_FILE = "manifest.json"
@@ -220,6 +222,29 @@ def _few(keys: Sequence[str], limit: int = 5) -> str:
     return f"{len(keys)} key(s): {shown}{', ...' if len(keys) > limit else ''}"
 
 
+def _save_ema(ema: Any, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    state = dict(ema.state_dict())
+    shadow = state.pop("shadow_params")
+    _check_json(state, "ema.state_dict()")
+    tensors = {f"shadow.{i}": t.detach().to("cpu", copy=True).contiguous() for i, t in enumerate(shadow)}
+    save_file(tensors, str(path), metadata={"settings": json.dumps(state)})
+    _fsync_file(path)
+
+
+def _load_ema(ema: Any, path: Path) -> None:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        settings = json.loads(handle.metadata()["settings"])
+        shadow = [handle.get_tensor(f"shadow.{i}") for i in range(len(handle.keys()))]
+    current = ema.shadow_params
+    if len(shadow) != len(current) or any(a.shape != b.shape for a, b in zip(shadow, current)):
+        raise CheckpointError(f"{path} does not fit the EMA: {len(shadow)} tensors for {len(current)} parameters")
+    ema.load_state_dict({**settings, "shadow_params": [s.to(c.device, c.dtype) for s, c in zip(shadow, current)]})
+
+
 # ---------------------------------------------------------------------------------------- file I/O
 
 
@@ -299,6 +324,7 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     scheduler: Any | None = None,
     sampler: Any | None = None,
+    ema: Any | None = None,
     rng_states: Sequence[Mapping[str, Any]] | None = None,
     keep_last: int | None = None,
     **extra: Any,
@@ -313,6 +339,7 @@ def save_checkpoint(
         optimizer, scheduler: saved with their ``state_dict()`` when given.
         sampler: anything with a ``state_dict()`` of JSON values giving the data position (e.g. a
             :class:`~foresight_models.training.ResumableSampler`).
+        ema: a ``diffusers.training_utils.EMAModel`` (its shadow weights and settings are saved).
         rng_states: one :func:`capture_rng_state` per process, in process order (default: this
             process's current state only).
         keep_last: after a successful save, delete all but the newest ``keep_last`` checkpoints
@@ -358,6 +385,8 @@ def save_checkpoint(
             scheduler_state = scheduler.state_dict()
             _check_json(scheduler_state, "scheduler.state_dict()")
             _write_json(tmp / SCHEDULER_FILE, scheduler_state)
+        if ema is not None:
+            _save_ema(ema, tmp / EMA_FILE)
         rng_tensors, rng_scalars = _rng_to_files(rng_states)
         save_file(rng_tensors, str(tmp / RNG_FILE))
         _fsync_file(tmp / RNG_FILE)
@@ -369,6 +398,7 @@ def save_checkpoint(
             "rng": rng_scalars,
             "optimizer": optimizer is not None,
             "scheduler": scheduler is not None,
+            "ema": ema is not None,
         }
         _write_json(tmp / STATE_FILE, state)
         files = sorted(path.name for path in tmp.iterdir())
@@ -467,6 +497,7 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     scheduler: Any | None = None,
     sampler: Any | None = None,
+    ema: Any | None = None,
     resume: str | os.PathLike = "auto",
     restore_rng: bool = True,
     process_index: int = 0,
@@ -477,6 +508,7 @@ def load_checkpoint(
         directory: the folder of checkpoints written by :func:`save_checkpoint`.
         model, optimizer, scheduler: restored in place (the optimizer and scheduler when given).
         sampler: its ``load_state_dict`` receives the saved data position, when both exist.
+        ema: a ``diffusers.training_utils.EMAModel`` over the same parameters, restored in place.
         resume: ``"auto"``: the newest checkpoint in ``directory`` that verifies; corrupt or
             truncated ones are skipped with a warning naming them. ``"never"``: load nothing.
             A path: that checkpoint folder (which must verify), or a folder of checkpoints
@@ -527,7 +559,7 @@ def load_checkpoint(
                 names = ", ".join(path.name for path in skipped)
                 raise CheckpointError(f"none of the {len(candidates)} checkpoints in {root} verifies ({names})")
             return None
-    return _restore(chosen, model, optimizer, scheduler, sampler, restore_rng, process_index, tuple(skipped))
+    return _restore(chosen, model, optimizer, scheduler, sampler, ema, restore_rng, process_index, tuple(skipped))
 
 
 def _restore(
@@ -536,6 +568,7 @@ def _restore(
     optimizer: Any,
     scheduler: Any,
     sampler: Any,
+    ema: Any,
     restore_rng: bool,
     process_index: int,
     skipped: tuple[Path, ...],
@@ -556,6 +589,10 @@ def _restore(
         if not state.get("scheduler"):
             raise CheckpointError(f"{path} holds no scheduler state, but a scheduler was given to restore")
         scheduler.load_state_dict(json.loads((path / SCHEDULER_FILE).read_text(encoding="utf-8")))
+    if ema is not None:
+        if not state.get("ema"):
+            raise CheckpointError(f"{path} holds no EMA weights, but an EMA was given to restore")
+        _load_ema(ema, path / EMA_FILE)
     if sampler is not None and state.get("data") is not None:
         sampler.load_state_dict(state["data"])
     rng_restored = False

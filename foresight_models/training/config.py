@@ -61,6 +61,9 @@ class OptimConfig:
         mixed_precision: ``"no"``, ``"fp16"`` or ``"bf16"`` (accelerate's).
         scheduler: the schedule after warmup (``diffusers.optimization.get_scheduler`` names).
         num_workers: DataLoader worker processes.
+        ema_decay: keep an exponential moving average of the trainable parameters with this decay
+            (``diffusers.training_utils.EMAModel``; ``None``: no EMA). Evaluation and the final export
+            then use the averaged weights; checkpoints hold both.
     """
 
     lr: float = 1e-3
@@ -75,6 +78,7 @@ class OptimConfig:
     mixed_precision: str = "no"
     scheduler: str = "cosine"
     num_workers: int = 0
+    ema_decay: float | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +202,11 @@ def _optim(section: dict[str, Any]) -> OptimConfig:
         mixed_precision=check_choice(values["mixed_precision"], "optim.mixed_precision", MIXED_PRECISION),
         scheduler=check_choice(values["scheduler"], "optim.scheduler", SCHEDULERS),
         num_workers=check_int(values["num_workers"], "optim.num_workers", minimum=0),
+        ema_decay=None
+        if values["ema_decay"] is None
+        else check_real(
+            values["ema_decay"], "optim.ema_decay", minimum=0.0, maximum=1.0, min_inclusive=False, max_inclusive=False
+        ),
     )
     if config.warmup_steps > config.max_steps:
         raise ValueError(

@@ -2,9 +2,10 @@
 
 AdamW on the task's trainable parameters, warmup then a decaying learning rate
 (``diffusers.optimization.get_scheduler``), gradient accumulation, clipping and mixed precision
-(accelerate), a progress bar, JSON-lines logs (and tensorboard / wandb through accelerate's
-trackers), periodic evaluation, early stopping, crash-safe checkpoints and exact resume: the model,
-optimizer, scheduler, RNG states and the position in the data are restored, so a resumed run
+(accelerate), an optional EMA of the weights (diffusers' ``EMAModel``), a progress bar, JSON-lines
+logs (and tensorboard / wandb through accelerate's trackers), periodic evaluation, early stopping,
+crash-safe checkpoints and exact resume: the model, optimizer, scheduler, EMA, RNG states and the
+position in the data are restored, so a resumed run
 produces the same batches, losses and weights as one that was never interrupted.
 
 Under ``accelerate launch`` every process trains on its share of each batch (DDP through
@@ -13,13 +14,14 @@ Under ``accelerate launch`` every process trains on its share of each batch (DDP
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,6 +252,11 @@ class Trainer:
             optim.scheduler, optimizer, num_warmup_steps=optim.warmup_steps, num_training_steps=optim.max_steps
         )
         module, optimizer = accelerator.prepare(module, optimizer)
+        ema = None
+        if optim.ema_decay is not None:
+            from diffusers.training_utils import EMAModel
+
+            ema = EMAModel(parameters, decay=optim.ema_decay)
         sampler = ResumableSampler(
             len(self.train_dataset),
             batch_size=optim.batch_size,
@@ -278,6 +285,7 @@ class Trainer:
                 optimizer=optimizer,
                 scheduler=scheduler,
                 sampler=sampler,
+                ema=ema,
                 resume=resume,
                 process_index=accelerator.process_index,
             )
@@ -331,6 +339,7 @@ class Trainer:
                     optimizer=optimizer,
                     scheduler=scheduler,
                     sampler=sampler,
+                    ema=ema,
                     rng_states=rng_states,
                     keep_last=cfg.checkpoint.keep_last,
                     early_stopping={"best": best, "bad_evals": bad_evals, "stopped": stopped_early},
@@ -364,6 +373,8 @@ class Trainer:
                     continue
                 if not accelerator.optimizer_step_was_skipped:
                     scheduler.step()
+                    if ema is not None:
+                        ema.step(parameters)
                 step += 1
                 progress.update(1)
 
@@ -383,7 +394,8 @@ class Trainer:
                     running, micro_batches, timer, samples = {}, 0, time.perf_counter(), 0
 
                 if eval_loader is not None and step % cfg.eval.every == 0:
-                    metrics = self._evaluate(module, eval_loader, accelerator)
+                    with _averaged(ema, parameters):
+                        metrics = self._evaluate(module, eval_loader, accelerator)
                     module.train()
                     write({"event": "eval", "step": step, **metrics})
                     last.update(metrics)
@@ -412,7 +424,8 @@ class Trainer:
         finished = step >= optim.max_steps or stopped_early
         final_dir = self.output_dir / FINAL_DIR
         if main and finished:
-            self.task.save_pretrained(final_dir)
+            with _averaged(ema, parameters):
+                self.task.save_pretrained(final_dir)
         accelerator.wait_for_everyone()
         if self._trackers:
             accelerator.end_training()
@@ -493,6 +506,20 @@ class Trainer:
             totals = accelerator.reduce(totals, reduction="sum")
         totals = totals.tolist()
         return {f"eval_{key}": totals[i] / max(totals[-1], 1.0) for i, key in enumerate(keys)}
+
+
+@contextlib.contextmanager
+def _averaged(ema: Any, parameters: list[nn.Parameter]) -> Iterator[None]:
+    """The EMA weights in place of the trained ones inside the block (nothing changes without an EMA)."""
+    if ema is None:
+        yield
+        return
+    ema.store(parameters)
+    ema.copy_to(parameters)
+    try:
+        yield
+    finally:
+        ema.restore(parameters)
 
 
 def _same_keys(keys: list[str], accelerator: Any) -> list[str]:

@@ -4,6 +4,7 @@ import importlib.util
 import json
 
 import pytest
+import torch
 
 from foresight_models.cli import main
 from foresight_models.data import SyntheticMotion
@@ -106,7 +107,9 @@ def test_build_dataset_from_sections(tmp_path):
         {"kind": "ssv2", "root": str(tmp_path / "ssv2"), "context_frames": 2, "future_frames": 1, "size": 16,
          "extension": ".mp4", "window": "start"}
     )
-    assert len(clips) == 2 and tuple(clips[0]["context"].shape) == (2, 3, 16, 16)
+    item = clips[1]
+    assert len(clips) == 2 and tuple(item["frames"].shape) == (3, 3, 16, 16)  # context and future joined
+    assert torch.equal(item["frames"][:2], item["context"]) and torch.equal(item["frames"][2:], item["future"])
 
 
 def test_foresight_train_reports_config_errors_in_one_line(tmp_path, capsys):

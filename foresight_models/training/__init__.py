@@ -22,7 +22,7 @@ from .config import (
     RunConfig,
     load_config,
 )
-from .datasets import build_dataset, check_data_section
+from .datasets import JoinedClips, build_dataset, check_data_section
 from .sampler import ResumableSampler
 from .task import TrainingTask
 from .trainer import TaskModule, Trainer, TrainResult, build_trainer, train
@@ -34,6 +34,7 @@ __all__ = [
     "CheckpointError",
     "EarlyStoppingConfig",
     "EvalConfig",
+    "JoinedClips",
     "LoggingConfig",
     "OptimConfig",
     "ResumableSampler",

@@ -1,9 +1,11 @@
 """Datasets from a config section: ``{kind: synthetic | ssv2 | cache, ...}``.
 
 ``kind: synthetic`` builds :class:`~foresight_models.data.SyntheticMotion` (keys: its constructor's
-arguments), ``kind: ssv2`` :class:`~foresight_models.data.SomethingSomethingV2` (``root`` required),
-and ``kind: cache`` :class:`~foresight_models.training.cache.CachedFeatures` (``path`` required) over
-features written by ``foresight cache``. Every other key is passed to the class's constructor.
+arguments), ``kind: ssv2`` :class:`~foresight_models.data.SomethingSomethingV2` (``root`` required;
+its items also get ``"frames"``, the context and future windows joined, the key training tasks
+read), and ``kind: cache`` :class:`~foresight_models.training.cache.CachedFeatures` (``path``
+required) over features written by ``foresight cache``. Every other key is passed to the class's
+constructor.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch.utils.data import Dataset
 
 from .._validation import check_choice, check_int, check_size_pair
 
-__all__ = ["DATASET_KINDS", "build_dataset", "check_data_section"]
+__all__ = ["DATASET_KINDS", "JoinedClips", "build_dataset", "check_data_section"]
 
 #: ``kind`` -> the argument that names the data on disk (``None``: generated, nothing to find).
 DATASET_KINDS: dict[str, str | None] = {"synthetic": None, "ssv2": "root", "cache": "path"}
@@ -32,7 +35,23 @@ _INTS = {
 _PATHS = {"synthetic": (), "ssv2": ("root", "video_dir", "label_file"), "cache": ("path",)}
 
 
-def _dataset_class(kind: str) -> type:
+class JoinedClips(Dataset):
+    """Items of a context / future dataset (``SomethingSomethingV2``) with ``"frames"`` added:
+    ``torch.cat([context, future])``, uint8 ``(context_frames + future_frames, 3, h, w)``."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = dict(self.dataset[index])
+        item["frames"] = torch.cat([item["context"], item["future"]])
+        return item
+
+
+def _dataset_class(kind: str, name: str = "data") -> type:
     if kind == "synthetic":
         from ..data.synthetic import SyntheticMotion
 
@@ -45,7 +64,7 @@ def _dataset_class(kind: str) -> type:
         from .cache import CachedFeatures
     except ImportError as error:
         raise ValueError(
-            f"kind: 'cache' needs foresight_models.training.cache, which cannot be imported here ({error})"
+            f"{name}.kind: 'cache' needs foresight_models.training.cache, which cannot be imported here ({error})"
         ) from error
     return CachedFeatures
 
@@ -82,7 +101,7 @@ def check_data_section(
         raise TypeError(f"{name}: expected a mapping with a 'kind' key, got {section!r} ({type(section).__name__})")
     section = dict(section)
     kind = check_choice(section.get("kind"), f"{name}.kind", tuple(DATASET_KINDS))
-    cls = _dataset_class(kind)
+    cls = _dataset_class(kind, name)
     allowed = ("kind", *_arguments(kind, cls))
     for key in section:
         if key not in allowed:
@@ -116,9 +135,11 @@ def build_dataset(section: Mapping[str, Any], name: str = "data") -> Dataset:
     """
     section = check_data_section(section, name)
     kind = section.pop("kind")
-    cls = _dataset_class(kind)
+    cls = _dataset_class(kind, name)
     if isinstance(section.get("size"), list):
         section["size"] = tuple(section["size"])
     if kind == "cache":
         return cls(section.pop("path"), **section)
+    if kind == "ssv2":
+        return JoinedClips(cls(**section))
     return cls(**section)

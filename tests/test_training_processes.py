@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from training_tiny import NextFrameTask, tiny_config, tiny_dataset
+from training_tiny import NextFrameTask
 
-from foresight_models.training import Trainer, find_checkpoints, verify_checkpoint
+from foresight_models.training import find_checkpoints, verify_checkpoint
 
 TESTS = Path(__file__).resolve().parent
 SCRIPT = TESTS / "training_run.py"
@@ -27,10 +27,23 @@ def _env():
     return env
 
 
-def _run(*args, timeout=240):
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *map(str, args)], env=_env(), capture_output=True, text=True, timeout=timeout
+def _start(*args):
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPT), *map(str, args)],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+
+
+def _finish(process, timeout=240):
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    return process.returncode, stderr
 
 
 def _weights(output_dir):
@@ -43,13 +56,14 @@ def _train_records(output_dir):
 
 
 def test_a_run_killed_while_writing_a_checkpoint_resumes_from_the_last_good_one_exactly(tmp_path):
-    # the uninterrupted reference, here (one CPU thread, as in the subprocesses)
-    reference = tmp_path / "reference"
-    Trainer(NextFrameTask(), tiny_dataset(), tiny_config(reference, max_steps=12, every=4)).train()
-
-    run = tmp_path / "run"
-    killed = _run(run, "--max-steps", 12, "--every", 4, "--kill-at-step", 8)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    # the uninterrupted reference runs beside the one that is killed (one CPU thread each)
+    reference, run = tmp_path / "reference", tmp_path / "run"
+    straight = _start(reference, "--max-steps", 12, "--every", 4)
+    crashing = _start(run, "--max-steps", 12, "--every", 4, "--kill-at-step", 8)
+    returncode, stderr = _finish(crashing)
+    assert returncode == -signal.SIGKILL, stderr[-2000:]
+    returncode, stderr = _finish(straight)
+    assert returncode == 0, stderr[-2000:]
     checkpoints = run / "checkpoints"
     assert [p.name for p in find_checkpoints(checkpoints)] == ["checkpoint-4"]
     unfinished = [p for p in checkpoints.iterdir() if p.name.startswith("checkpoint-8.tmp-")]
@@ -58,8 +72,8 @@ def test_a_run_killed_while_writing_a_checkpoint_resumes_from_the_last_good_one_
     steps_logged_before_the_crash = [r["step"] for r in _train_records(run)]
     assert steps_logged_before_the_crash == list(range(1, 9))
 
-    resumed = _run(run, "--max-steps", 12, "--every", 4)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    returncode, stderr = _finish(_start(run, "--max-steps", 12, "--every", 4))
+    assert returncode == 0, stderr[-2000:]
     assert [p.name for p in find_checkpoints(checkpoints)] == ["checkpoint-8", "checkpoint-12"]  # keep_last=2
     assert not any(".tmp-" in p.name for p in checkpoints.iterdir())
     log = [json.loads(line) for line in (run / "logs.jsonl").read_text().splitlines()]

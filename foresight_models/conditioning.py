@@ -38,11 +38,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.models.modeling_utils import ModelMixin
 from einops import rearrange
 from torch import nn
 
 from ._validation import check_bool, check_choice, check_int, check_real
+from .models.modeling import ForesightModelMixin, ModelMixin  # noqa: F401 (see modeling.py)
 
 if TYPE_CHECKING:
     from diffusers import LTXVideoTransformer3DModel
@@ -87,7 +87,7 @@ class _AdapterKeyValue(nn.Module):
         return self.norm_k(self.to_k(context)), self.to_v(context)
 
 
-class LTXConditioningAdapter(ModelMixin, ConfigMixin):
+class LTXConditioningAdapter(ForesightModelMixin, ConfigMixin):
     """Per-block key/value projections for decoupled cross-attention into an LTX-Video transformer.
 
     Block ``i`` owns ``layers[i]``: ``to_k``, ``to_v`` (``cross_attention_dim -> heads * head_dim``) and

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import safetensors.torch
 import torch
 import torch.nn.functional as F
 from diffusers import DiffusionPipeline
@@ -517,3 +518,24 @@ def test_nan_in_a_real_input_token_is_not_hidden(kind):
     out = adapter(tokens, mask).tokens
     assert torch.isnan(out[0]).any()
     assert torch.isfinite(out[1:]).all()
+
+
+@pytest.mark.parametrize("low_cpu_mem_usage", [True, False])
+def test_a_component_whose_weights_lack_a_key_is_refused_at_load(tmp_path, low_cpu_mem_usage):
+    # without accelerate (low_cpu_mem_usage=False) diffusers would keep the random initial value silently
+    adapter = QueryAdapter(d_in=16, d_out=32, num_tokens=4, dim=32, depth=1, heads=2, dim_head=16)
+    adapter.save_pretrained(tmp_path)
+    weights = tmp_path / "diffusion_pytorch_model.safetensors"
+    state = safetensors.torch.load_file(weights)
+    dropped = sorted(state)[0]
+    del state[dropped]
+    safetensors.torch.save_file(state, weights)
+    with pytest.raises(ValueError, match=rf"QueryAdapter: {re.escape(str(weights))} lack\(s\) 1 weight\(s\).*{re.escape(dropped)}"):
+        QueryAdapter.from_pretrained(tmp_path, low_cpu_mem_usage=low_cpu_mem_usage)
+
+
+def test_a_complete_component_reloads_equal(tmp_path):
+    adapter = QueryAdapter(d_in=16, d_out=32, num_tokens=4, dim=32, depth=1, heads=2, dim_head=16)
+    adapter.save_pretrained(tmp_path)
+    reloaded = QueryAdapter.from_pretrained(tmp_path, low_cpu_mem_usage=False)
+    assert all(torch.equal(a, b) for a, b in zip(adapter.state_dict().values(), reloaded.state_dict().values()))

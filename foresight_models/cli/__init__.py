@@ -17,6 +17,7 @@ from .. import __version__
 from . import eval as eval_command
 from . import info as info_command
 from . import predict as predict_command
+from . import train as train_command
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
@@ -49,6 +50,12 @@ COMMANDS: dict[str, Command] = _commands(
         "score saved predictors and the copy / extrapolation baselines on a folder of clips",
         eval_command.add_arguments,
         eval_command.run,
+    ),
+    Command(
+        "train",
+        "train a task from a config file (YAML or JSON), with crash-safe checkpoints and exact resume",
+        train_command.add_arguments,
+        train_command.run,
     ),
     # New commands (e.g. ``train``, ``cache``) go here, one Command each, from their own module.
 )

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from diffusers import ConfigMixin, ModelMixin
+from diffusers import ConfigMixin
 from diffusers.configuration_utils import register_to_config
 from einops import repeat
 from torch import nn
@@ -34,11 +34,12 @@ from ..metrics import (
 )
 from ..metrics.checks import check_tensor
 from ..models.layers import CrossAttentionBlock, SelfAttentionBlock
+from ..models.modeling import ForesightModelMixin, ModelMixin  # noqa: F401 (see modeling.py)
 
 __all__ = ["SpatialProbe", "evaluate_spatial_probe", "latent_alignment", "train_spatial_probe"]
 
 
-class SpatialProbe(ModelMixin, ConfigMixin):
+class SpatialProbe(ForesightModelMixin, ConfigMixin):
     """DETR-style box head on frozen tokens: learned queries attend to the tokens and each predicts a box.
 
     Shapes: ``features (b, n, d_in)``, ``mask (b, n)`` -> ``boxes (b, q, 4)`` as ``(x0, y0, x1, y1)`` in

@@ -23,7 +23,6 @@ import math
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.models.modeling_utils import ModelMixin
 from einops import rearrange, repeat
 from torch import nn
 
@@ -37,6 +36,7 @@ from .adapter_common import (
 )
 from .layers import Attention, CrossAttentionBlock, FeedForward
 from .lora_adapter import LoRAAdapter
+from .modeling import ForesightModelMixin, ModelMixin  # noqa: F401 (see modeling.py)
 
 __all__ = [
     "ADAPTER_KINDS",
@@ -64,7 +64,7 @@ def _head_split(dim: int, heads: int | None, dim_head: int | None) -> tuple[int,
     return max(1, dim // dim_head), dim_head
 
 
-class _LearnedTokenAdapter(ModelMixin, ConfigMixin):
+class _LearnedTokenAdapter(ForesightModelMixin, ConfigMixin):
     """What the query and perceiver adapters share: ``num_tokens`` learned vectors of width ``dim``
     read the projected input, then ``LayerNorm -> Linear(dim, d_out)`` gives the output tokens.
 
@@ -142,7 +142,7 @@ class QueryAdapter(_LearnedTokenAdapter):
         return self._read_out(x)
 
 
-class BottleneckAdapter(ModelMixin, ConfigMixin):
+class BottleneckAdapter(ForesightModelMixin, ConfigMixin):
     """LLaVA-style projector with a narrow middle: masked average pooling of the input to ``num_tokens``
     tokens, then ``LayerNorm -> Linear(d_in, hidden_dim) -> GELU -> Linear(hidden_dim, d_out)``.
 

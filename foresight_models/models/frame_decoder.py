@@ -9,12 +9,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.models.modeling_utils import ModelMixin
 from einops import rearrange
 from torch import nn
 
 from .._validation import check_int, check_size_pair
 from .losses import pixel_l1_loss
+from .modeling import ForesightModelMixin, ModelMixin  # noqa: F401 (see modeling.py)
 
 __all__ = ["SimpleFrameDecoder"]
 
@@ -45,7 +45,7 @@ class _ResBlock(nn.Module):
         return x + self.net(x)
 
 
-class SimpleFrameDecoder(ModelMixin, ConfigMixin):
+class SimpleFrameDecoder(ForesightModelMixin, ConfigMixin):
     """Decode tokens ``(b, n, d)`` laid out on a ``(gh, gw)`` grid to RGB ``(b, 3, H, W)`` in [0, 1].
 
     Steps: ``LayerNorm + Linear(d, channels[0])`` per token; tokens to a feature map ``b c gh gw``;

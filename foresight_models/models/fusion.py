@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
-from diffusers import ConfigMixin, ModelMixin
+from diffusers import ConfigMixin
 from diffusers.configuration_utils import register_to_config
 from einops import rearrange
 from torch import nn
@@ -40,6 +40,7 @@ from .backbones import (
 )
 from .hybrid_io import HybridEncoderInputs, HybridEncoderOutput, images_to_clips
 from .layers import CrossAttentionBlock
+from .modeling import ForesightModelMixin, ModelMixin  # noqa: F401 (see modeling.py)
 
 __all__ = ["CrossAttentionFusion", "HybridEncoder", "HybridEncoderInputs", "HybridEncoderOutput"]
 
@@ -65,7 +66,7 @@ _PIPELINE_LOADING_KWARGS = frozenset(
 )
 
 
-class CrossAttentionFusion(ModelMixin, ConfigMixin):
+class CrossAttentionFusion(ForesightModelMixin, ConfigMixin):
     """DINOv2 patch tokens (queries) attend to Qwen2.5-VL tokens (keys/values); the DINOv2 grid is kept.
 
     ``x = proj_in(spatial)``, then ``depth`` pre-norm blocks ``x + tanh(g_a) * attn(x, semantic)``,
@@ -163,7 +164,7 @@ def _default_name_or_path(model: nn.Module) -> str | None:
     return f"hf-hub:{hf_hub_id}" if hf_hub_id else None
 
 
-class HybridEncoder(ModelMixin, ConfigMixin):
+class HybridEncoder(ForesightModelMixin, ConfigMixin):
     """Frozen DINOv2 + frozen Qwen2.5-VL + a trainable :class:`CrossAttentionFusion` (attribute ``fusion``).
 
     Call it on PIL images, numpy arrays or tensors (uint8, or float in [0, 1]): single images
@@ -196,6 +197,8 @@ class HybridEncoder(ModelMixin, ConfigMixin):
     """
 
     ignore_for_config = ["dino", "vlm"]
+
+    _modules_saved_elsewhere = ("dino", "vlm")  # the backbones load from their own checkpoints
 
     @register_to_config
     def __init__(

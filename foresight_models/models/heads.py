@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.models.modeling_utils import ModelMixin
 from einops import rearrange
 from torch import nn
 
 from .._validation import check_bool, check_int, check_probability, check_real
 from .layers import CrossAttentionBlock, SelfAttentionBlock
+from .modeling import ForesightModelMixin, ModelMixin  # noqa: F401 (see modeling.py)
 
 __all__ = [
     "CopyLastFrame",
@@ -181,7 +181,7 @@ class _ContextEmbedding(nn.Module):
         return h + self.horizon_embed[horizon - 1]
 
 
-class _PredictionHead(ModelMixin, ConfigMixin):
+class _PredictionHead(ForesightModelMixin, ConfigMixin):
     """What the trainable heads share: argument checks, the context embedding, the output projection
     and the ``predict_delta`` residual, so that a head only writes its own layers and forward.
 

@@ -15,11 +15,11 @@ import shutil
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from .._validation import check_int, check_probability, check_real
 from .adapter_common import LTX_CAPTION_CHANNELS, AdapterOutput, check_sizes, check_tokens_and_mask
+from .modeling import ForesightModelMixin, ModelMixin  # noqa: F401 (see modeling.py)
 
 __all__ = ["LoRAAdapter"]
 
@@ -61,7 +61,7 @@ def _target_pattern(target_modules, language_model_only: bool) -> str:
     return rf"{scope}({names})"
 
 
-class LoRAAdapter(ModelMixin, ConfigMixin):
+class LoRAAdapter(ForesightModelMixin, ConfigMixin):
     """A peft LoRA on a Qwen2.5-VL's language model, read out at hidden-state ``layer`` and projected
     (``LayerNorm -> Linear``) to ``d_out``.
 
@@ -84,6 +84,8 @@ class LoRAAdapter(ModelMixin, ConfigMixin):
         target_modules: names of the linear layers that get a LoRA.
         language_model_only: restrict the LoRA to the language model (not the vision tower).
     """
+
+    _modules_saved_elsewhere = ("peft_model",)  # the VLM and its LoRA (peft format, beside the projection)
 
     @register_to_config
     def __init__(

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import importlib
-import itertools
 import json
 import math
 import os
@@ -23,6 +22,8 @@ import threading
 from collections.abc import Callable
 
 import torch
+
+from ..models.modeling import check_complete, weight_files
 
 __all__ = ["check_complete", "check_config_fits_weights", "safetensors_parameter_count", "save_folder"]
 
@@ -35,12 +36,6 @@ def safetensors_parameter_count(path: str) -> int:
             raise ValueError(f"{path}: not a safetensors file (header length {length})")
         header = json.loads(file.read(length))
     return sum(math.prod(entry["shape"]) for key, entry in header.items() if key != "__metadata__")
-
-
-def _weight_files(folder: str) -> list[str]:
-    if not os.path.isdir(folder):
-        return []
-    return sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".safetensors"))
 
 
 class _OverBudget(Exception):
@@ -73,7 +68,7 @@ def check_config_fits_weights(folder: str, name: str, library: str | None, class
         ValueError: naming the config file, what it asks for and what the weights file holds.
     """
     cls = _component_class(library, class_name)
-    files = _weight_files(os.path.join(folder, name))
+    files = weight_files(os.path.join(folder, name))
     if cls is None or not files:
         return
     held = sum(safetensors_parameter_count(path) for path in files)
@@ -97,33 +92,6 @@ def check_config_fits_weights(folder: str, name: str, library: str | None, class
         ) from None
     finally:
         handle.remove()
-
-
-def _weights_source(module: torch.nn.Module) -> str:
-    config = getattr(module, "config", None)
-    path = getattr(config, "_name_or_path", None) or getattr(module, "name_or_path", None)
-    if path and os.path.isdir(path):
-        files = _weight_files(path)
-        return ", ".join(files) if files else path
-    return "its weights"
-
-
-def check_complete(name: str, module: object) -> None:
-    """Refuse a component with parameters or buffers on the ``meta`` device (keys missing from its weights).
-
-    Raises:
-        ValueError: naming the component, the missing keys and the weights file.
-    """
-    if not isinstance(module, torch.nn.Module):
-        return
-    tensors = itertools.chain(module.named_parameters(), module.named_buffers())
-    missing = [key for key, tensor in tensors if tensor.is_meta]
-    if missing:
-        shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
-        raise ValueError(
-            f"{name}: {_weights_source(module)} lack(s) {len(missing)} weight(s) this "
-            f"{type(module).__name__} needs: {shown}; the file is incomplete or was saved from another configuration"
-        )
 
 
 def save_folder(target: str | os.PathLike, write: Callable[[str], None]) -> None:

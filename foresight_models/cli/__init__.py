@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .. import __version__
+from . import cache as cli_cache
 from . import eval as cli_eval
 from . import predict as cli_predict
 
@@ -93,6 +94,12 @@ COMMANDS: dict[str, Command] = {
         "score saved predictors and the copy / extrapolation baselines on a folder of clips",
         cli_eval.add_arguments,
         cli_eval.run,
+    ),
+    "cache": Command(
+        "cache",
+        "run a frozen encoder over a dataset once and store its features (safetensors shards + index)",
+        cli_cache.add_arguments,
+        cli_cache.run,
     ),
 }
 

@@ -278,6 +278,7 @@ def test_cli_cache_from_a_config_file(tmp_path, capsys):
     reason="accelerate's launcher or the foresight script is not installed",
 )
 def test_accelerate_launch_two_cpu_processes(tmp_path):
+    """`accelerate launch` (torchrun) with 2 processes on the CPU: a gloo group, one share of the shards each."""
     config = tmp_path / "cache.json"
     config.write_text(
         json.dumps(
@@ -287,13 +288,13 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
             }
         )
     )
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path))
+    env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="", PYTHONPATH=os.pathsep.join(sys.path))
     command = [
         shutil.which("accelerate"),
         "launch",
         "--num_processes",
         "2",
-        "--cpu",
+        "--multi_gpu",  # the torchrun launcher; without a visible GPU the processes form a gloo group
         "--num_machines",
         "1",
         "--mixed_precision",
@@ -304,8 +305,54 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
         "cache",
         "--config",
         str(config),
+        "--progress",
     ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "caching (process 0/2)" in result.stderr and "caching (process 1/2)" in result.stderr
+    assert result.stdout.count("cached 7 samples") == 2
     assert len(shard_files(tmp_path / "out")) == 4
     assert CachedFeatures(tmp_path / "out").ids == [str(i) for i in range(7)]
+
+
+def test_cli_caches_what_a_training_config_computes_and_the_task_trains_from_it(tmp_path, capsys):
+    """The adapter example config: one pass caches the source tokens and the prompt embeddings."""
+    import pathlib
+
+    import yaml
+
+    from foresight_models.training.tasks import build_task
+
+    config = pathlib.Path(__file__).parents[1] / "configs" / "examples" / "adapter.yaml"
+    data = '{"kind": "synthetic", "num_clips": 4, "frames": 2, "size": 32, "seed": 5}'
+    assert main(["cache", "--config", str(config), "--data", data, "--out", str(tmp_path)]) == 0
+    cached = CachedFeatures(tmp_path)
+    assert set(cached.features) == {"tokens", "prompt_embeds", "prompt_attention_mask"}
+    task = build_task(yaml.safe_load(config.read_text())["task"])
+    cached_batch = collate_clips([cached[i] for i in range(4)])
+    live_batch = collate_clips([SyntheticMotion(4, frames=2, size=32, seed=5)[i] for i in range(4)])
+    assert "frames" not in cached_batch and "prompt_embeds" not in live_batch
+    torch.testing.assert_close(task.loss(cached_batch)["loss"], task.loss(live_batch)["loss"], rtol=1e-5, atol=1e-6)
+
+
+def test_vlm_hidden_states_are_cached_with_their_mask_and_feed_an_adapter(tmp_path):
+    from foresight_models.models.adapters import QueryAdapter
+    from foresight_models.training.features import VLMHiddenStates
+    from foresight_models.training.tasks import AdapterTask
+
+    states = VLMHiddenStates(testing.tiny_qwen2_5_vl(), testing.tiny_qwen2_5_vl_processor(), layer=1)
+    clips = SyntheticMotion(3, frames=2, size=32)
+    cache_features(states, clips, tmp_path, batch_size=2, shard_size=3)
+    cached = CachedFeatures(tmp_path, encoder=states)
+    live = states(collate_clips([clips[i] for i in range(3)]))
+    item = cached[2]
+    assert item["hidden_states"].shape == live["hidden_states"][2].shape and item["hidden_states"].shape[-1] == 32
+    torch.testing.assert_close(item["hidden_states"], live["hidden_states"][2], rtol=1e-4, atol=1e-5)
+    assert torch.equal(item["attention_mask"], live["attention_mask"][2])
+
+    prompts = PromptEmbeddings(testing.tiny_t5_encoder(), testing.tiny_t5_tokenizer(), max_length=16)
+    adapter = QueryAdapter(d_in=32, d_out=32, num_tokens=16, dim=32, depth=1, heads=4, dim_head=8)
+    task = AdapterTask(adapter, source=states, target=prompts)
+    batch = collate_clips([cached[i] for i in range(3)])
+    raw = collate_clips([clips[i] for i in range(3)])
+    torch.testing.assert_close(task.loss(batch)["loss"], task.loss(raw)["loss"], rtol=1e-4, atol=1e-6)

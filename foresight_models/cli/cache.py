@@ -8,9 +8,11 @@ Examples::
     accelerate launch --num_processes 2 -m foresight_models.cli cache --config cfg.yaml   # shards split by process
 
 The config file (YAML or JSON) holds a ``data`` section and a ``cache`` section
-(``{out_dir, encoder, batch_size, shard_size, dtype, fingerprint, metadata, local_files_only}``); a
-training config works too: without ``cache.encoder`` the ``task`` section's ``encoder`` (or ``source``)
-is used. Flags override the file.
+(``{out_dir, encoder, batch_size, shard_size, dtype, fingerprint, metadata, local_files_only, num_workers}``;
+``encoder`` is one encoder section or a list of them, cached in one pass). A training config works
+too: without ``cache.encoder`` the ``task`` section's ``encoder`` (or ``source``) and its prompt
+``target`` are cached. Flags override the file. Encoder sections are those of
+:func:`foresight_models.training.specs.encoder_spec` (``patches``, ``hybrid``, ``vlm``, ``ltx_vae``, ``t5``).
 """
 
 from __future__ import annotations
@@ -120,10 +122,12 @@ def _run(args: argparse.Namespace) -> int:
     if data is None:
         raise ValueError("data: give a 'data' section in --config or --data JSON")
     encoder = _json_option(args.encoder, "--encoder") if args.encoder else cache.get("encoder")
-    if encoder is None:
+    if encoder is None:  # a training config: what the task computes with frozen models
         task = config.get("task") or {}
-        encoder = task.get("encoder", task.get("source"))
-    if encoder is None:
+        encoder = [spec for spec in (task.get("encoder", task.get("source")),) if spec is not None]
+        if task.get("target") is not None:
+            encoder.append({"kind": "t5", **task["target"]})
+    if not encoder:
         raise ValueError("encoder: give cache.encoder in --config (or the task's encoder), or --encoder JSON")
     out_dir = args.out or cache.get("out_dir")
     if not out_dir:
@@ -136,13 +140,17 @@ def _run(args: argparse.Namespace) -> int:
     if args.local_files_only:
         cache["local_files_only"] = True
     options = LoadOptions.from_section({"local_files_only": cache.get("local_files_only", False)}, "cache")
-    build_encoder = encoder_spec(encoder, "encoder", options)  # validates before anything loads
+    specs = encoder if isinstance(encoder, list) else [encoder]
+    where = ["encoder"] if len(specs) == 1 else [f"encoder[{i}]" for i in range(len(specs))]
+    builders = [encoder_spec(spec, name, options) for spec, name in zip(specs, where)]  # validate before loading
     dataset = build_cache_dataset(data)
+    extractors = [build() for build in builders]
 
     from ..training.cache import cache_features
+    from ..training.features import CombinedFeatures
 
     index = cache_features(
-        build_encoder(),
+        extractors[0] if len(extractors) == 1 else CombinedFeatures(*extractors),
         dataset,
         out_dir,
         batch_size=cache.get("batch_size", 8),

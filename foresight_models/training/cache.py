@@ -115,7 +115,8 @@ def _distributed_state(process_index: int | None, num_processes: int | None) -> 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # launched by accelerate / torchrun
         from accelerate import PartialState
 
-        state = PartialState()
+        # without CUDA, accelerate only forms a process group (gloo) when asked for the CPU
+        state = PartialState(cpu=not torch.cuda.is_available())
         return state.process_index, state.num_processes, state
     return 0, 1, None
 

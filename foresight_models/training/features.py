@@ -30,6 +30,7 @@ from torch import nn
 from .._validation import check_int
 
 __all__ = [
+    "CombinedFeatures",
     "HybridEncoderFeatures",
     "LTXVAELatents",
     "PatchTokenizer",
@@ -347,3 +348,31 @@ class PromptEmbeddings:
             "max_length": self.max_length,
             "key": self.key,
         }
+
+
+class CombinedFeatures:
+    """Several extractors as one: ``batch -> {**extractor_0(batch), **extractor_1(batch), ...}``.
+
+    One pass over the data caches, say, an adapter's context tokens and its target prompt embeddings.
+    Feature names must not collide.
+    """
+
+    def __init__(self, *extractors: Any):
+        if len(extractors) < 1 or not all(callable(e) for e in extractors):
+            raise TypeError(f"extractors: expected one or more callables batch -> dict of tensors, got {extractors!r}")
+        self.extractors = extractors
+
+    def __call__(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for extractor in self.extractors:
+            features = extractor(batch)
+            if not isinstance(features, Mapping):
+                raise TypeError(f"{type(extractor).__name__} returned {type(features).__name__}, expected a dict")
+            clash = sorted(set(out) & set(features))
+            if clash:
+                raise ValueError(f"extractors: feature names {clash} are produced twice")
+            out.update(features)
+        return out
+
+    def fingerprint_config(self) -> dict[str, Any]:
+        return {"class": "CombinedFeatures", "extractors": [encoder_fingerprint(e) for e in self.extractors]}

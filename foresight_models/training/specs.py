@@ -113,7 +113,11 @@ def load_processor(name: str, options: LoadOptions = LoadOptions()) -> Any:
 
 
 def hybrid_encoder_spec(spec: Any, where: str, options: LoadOptions) -> Callable[[], nn.Module]:
-    """``{"path": folder}`` (a saved ``HybridEncoder``) or ``{"dino": name, "vlm": name, **HybridEncoder arguments}``."""
+    """``{"path": folder}`` (a saved ``HybridEncoder``) or ``{"dino": name, "vlm": name, **HybridEncoder arguments}``.
+
+    A new fusion (not loaded from ``path``) is initialised from seed 0, so every process that builds
+    the same section (``foresight cache`` and a training run) gets the same fused tokens.
+    """
     from ..models.fusion import HybridEncoder
 
     arguments = [p for p in inspect.signature(HybridEncoder.__init__).parameters if p not in ("self", "dino", "vlm")]
@@ -142,22 +146,33 @@ def hybrid_encoder_spec(spec: Any, where: str, options: LoadOptions) -> Callable
             from transformers import AutoModel
 
             dino = AutoModel.from_pretrained(dino_name, use_safetensors=True, **options.kwargs())
+        from ..testing import seeded
+
         defaults = TINY_HYBRID if dino_name == "tiny" and vlm_name == "tiny" else {}
-        return HybridEncoder(dino=dino, vlm=load_vlm(vlm_name, options), **{**defaults, **spec})
+        vlm = load_vlm(vlm_name, options)
+        with seeded(0):  # a new fusion is the same in every process (the cache's and the trainer's)
+            return HybridEncoder(dino=dino, vlm=vlm, **{**defaults, **spec})
 
     return build
 
 
 def prompt_spec(spec: Any, where: str, options: LoadOptions) -> Callable[[], PromptEmbeddings | None]:
     """``None`` (prompt embeddings come from the cache) or
-    ``{"text_encoder": name, "tokenizer": name (default: the encoder's), "max_length": l, "key": "label"}``."""
+    ``{"text_encoder": name, "tokenizer": name (default: the encoder's), "max_length": l, "key": "label"}``,
+    with ``"subfolder"`` / ``"tokenizer_subfolder"`` for a pipeline repository (LTX-Video's T5 is
+    ``{"text_encoder": "Lightricks/LTX-Video", "subfolder": "text_encoder", "tokenizer_subfolder": "tokenizer"}``)."""
     if spec is None:
         return lambda: None
-    spec = check_keys(
-        spec, where, allowed=["kind", "text_encoder", "tokenizer", "max_length", "key"], required=["text_encoder"]
-    )
+    allowed = ["kind", "text_encoder", "tokenizer", "subfolder", "tokenizer_subfolder", "max_length", "key"]
+    spec = check_keys(spec, where, allowed=allowed, required=["text_encoder"])
     encoder_name = check_name(spec["text_encoder"], f"{where}.text_encoder")
     tokenizer_name = check_name(spec.get("tokenizer", encoder_name), f"{where}.tokenizer")
+    subfolders = {"model": spec.get("subfolder"), "tokenizer": spec.get("tokenizer_subfolder")}
+    for name, value in subfolders.items():
+        if value is not None and not isinstance(value, str):
+            raise TypeError(
+                f"{where}.{'subfolder' if name == 'model' else 'tokenizer_subfolder'}: expected a str, got {value!r}"
+            )
     max_length = check_int(spec.get("max_length", 128), f"{where}.max_length")
     key = spec.get("key", "label")
     if not isinstance(key, str):
@@ -171,13 +186,17 @@ def prompt_spec(spec: Any, where: str, options: LoadOptions) -> Callable[[], Pro
         else:
             from transformers import T5EncoderModel
 
-            text_encoder = T5EncoderModel.from_pretrained(encoder_name, use_safetensors=True, **options.kwargs())
+            text_encoder = T5EncoderModel.from_pretrained(
+                encoder_name, subfolder=subfolders["model"] or "", use_safetensors=True, **options.kwargs()
+            )
         if tokenizer_name == "tiny":
             tokenizer = testing.tiny_t5_tokenizer()
         else:
             from transformers import AutoTokenizer
 
-            tokenizer = AutoTokenizer.from_pretrained(tokenizer_name, local_files_only=options.local_files_only)
+            tokenizer = AutoTokenizer.from_pretrained(
+                tokenizer_name, subfolder=subfolders["tokenizer"] or "", local_files_only=options.local_files_only
+            )
         return PromptEmbeddings(text_encoder, tokenizer, max_length=max_length, key=key)
 
     return build

@@ -182,6 +182,12 @@ class HeadTask(TrainingTask):
             ``frames -> tokens``. It is frozen and runs without gradients.
         context_frames: frames the head sees.
         loss: ``"mse"``, ``"cosine"`` or ``"info_nce"`` (the last context frame as hard negative).
+
+    Attributes:
+        features: the callable ``batch -> {"tokens": ...}`` used when the batch has no cached tokens
+            (pass it to :func:`~foresight_models.training.cache.cache_features` to cache exactly these).
+        encoder: the frozen module behind it (``None`` for pixel patches), registered so that
+            ``task.to(device)`` moves it.
     """
 
     def __init__(self, head: nn.Module, encoder: Any = None, *, context_frames: int, loss: str = "mse"):
@@ -191,13 +197,12 @@ class HeadTask(TrainingTask):
         self.head = head
         self.context_frames = check_int(context_frames, "context_frames")
         self.loss_name = check_choice(loss, "loss", tuple(HEAD_LOSSES))
-        self._extract, frozen = _as_extractor(encoder, "encoder")
-        self.encoder = frozen
+        self.features, self.encoder = _as_extractor(encoder, "encoder")
         self.trainable = {"head": head}
 
     def context_and_target(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(context (b, context_frames, n, d), target (b, n, d))`` of a batch."""
-        tokens = _features(batch, ("tokens",), self._extract, "HeadTask")["tokens"]
+        tokens = _features(batch, ("tokens",), self.features, "HeadTask")["tokens"]
         if not isinstance(tokens, torch.Tensor) or tokens.ndim != 4:
             shape = tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
             raise ValueError(f"batch['tokens']: expected (b, t, n, d) per-frame tokens, got {shape}")
@@ -289,8 +294,8 @@ class AdapterTask(TrainingTask):
         if target is not None and not isinstance(target, PromptEmbeddings):
             raise TypeError(f"target: expected None or a PromptEmbeddings, got {type(target).__name__}")
         self.adapter = adapter
-        self._source, self.source = _as_extractor(source, "source")
-        self._target = target
+        self.source_features, self.source_encoder = _as_extractor(source, "source")
+        self.prompt_embeddings = target
         self.text_encoder = None if target is None else target.text_encoder.requires_grad_(False)
         self.context_frames = None if context_frames is None else check_int(context_frames, "context_frames")
         self.loss_name = check_choice(loss, "loss", ("mse", "pooled_cosine"))
@@ -304,7 +309,7 @@ class AdapterTask(TrainingTask):
             tokens, mask = batch["tokens"], None
         elif "frames" in batch:
             with torch.no_grad():
-                out = self._source(batch)
+                out = self.source_features(batch)
             if isinstance(out, torch.Tensor):
                 tokens, mask = out, None
             elif "hidden_states" in out:
@@ -332,12 +337,12 @@ class AdapterTask(TrainingTask):
         keys = ("prompt_embeds", "prompt_attention_mask")
         if all(key in batch for key in keys):
             embeds, mask = batch["prompt_embeds"], batch["prompt_attention_mask"]
-        elif self._target is None:
+        elif self.prompt_embeddings is None:
             raise KeyError(
                 f"batch: AdapterTask needs cached {list(keys)} or a target text encoder; the batch has {sorted(batch)}"
             )
         else:
-            embeds, mask = self._target.encode(batch[self._target.key])
+            embeds, mask = self.prompt_embeddings.encode(batch[self.prompt_embeddings.key])
         dtype, device = _module_dtype_device(self.adapter)
         return embeds.to(device=device, dtype=dtype), mask.to(device=device).bool()
 
@@ -432,7 +437,7 @@ class FrameDecoderTask(TrainingTask):
         if not isinstance(decoder, nn.Module):
             raise TypeError(f"decoder: expected an nn.Module frame decoder, got {type(decoder).__name__}")
         self.decoder = decoder
-        self._extract, self.encoder = _as_extractor(encoder, "encoder")
+        self.features, self.encoder = _as_extractor(encoder, "encoder")
         self.lpips_weight = _check_lpips(lpips_weight, lpips_network)
         self.lpips_network = lpips_network
         self.trainable = {"decoder": decoder}
@@ -441,7 +446,7 @@ class FrameDecoderTask(TrainingTask):
         """``{"loss", "pixel_l1"[, "lpips"]}`` of the decoded frames."""
         if "frames" not in batch:
             raise KeyError(f"batch: FrameDecoderTask needs 'frames' (the targets); it has {sorted(batch)}")
-        tokens = _features(batch, ("tokens",), self._extract, "FrameDecoderTask")["tokens"]
+        tokens = _features(batch, ("tokens",), self.features, "FrameDecoderTask")["tokens"]
         frames = frames_to_float(batch["frames"])
         if tokens.ndim == 3:  # one frame per sample
             tokens = tokens[:, None]

@@ -118,6 +118,8 @@ def test_head_task_on_hybrid_encoder_tokens_and_info_nce():
     head = QueryPredictionHead(dim=32, depth=1, heads=4, dim_head=8, num_frames=2, max_tokens=16)
     task = HeadTask(head, encoder, context_frames=2, loss="info_nce")
     assert list(task.trainable) == ["head"]
+    task.train()
+    assert head.training and not encoder.fusion.training  # the frozen encoder stays deterministic
     assert set(map(id, task.trainable_parameters())) == set(map(id, head.parameters()))
     losses = train(task, [batch] * 6, lr=3e-3)
     assert losses[-1] < losses[0]
@@ -256,16 +258,19 @@ def test_vlm_task_supervises_the_answer_tokens_only_and_its_loss_falls():
     assert losses[-1] < losses[0] - 0.3
 
 
-def test_vlm_task_with_a_lora_trains_lora_weights_only(tmp_path):
+@pytest.mark.parametrize("kind", ["peft", "lora_adapter"])
+def test_vlm_task_with_a_lora_trains_lora_weights_only(tmp_path, kind):
     from peft import LoraConfig
+
+    from foresight_models.models.lora_adapter import LoRAAdapter
 
     vlm = testing.tiny_qwen2_5_vl()
     base = {name: p.clone() for name, p in vlm.named_parameters()}
-    task = VLMTask(
-        vlm,
-        testing.tiny_qwen2_5_vl_processor(),
-        lora=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
-    )
+    if kind == "peft":
+        lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"])
+    else:
+        lora = LoRAAdapter(d_in=32, d_out=32, r=4, lora_alpha=8.0)
+    task = VLMTask(vlm, testing.tiny_qwen2_5_vl_processor(), lora=lora)
     names = [name for name, p in task.vlm.named_parameters() if any(p is q for q in task.trainable_parameters())]
     assert names and all("lora_" in name for name in names)
     losses = train(task, [qa_batch()] * 5, lr=3e-2)
@@ -274,10 +279,20 @@ def test_vlm_task_with_a_lora_trains_lora_weights_only(tmp_path):
         if "lora_" not in name:
             assert torch.equal(p, base[name.replace(".base_layer", "")])
     task.save_pretrained(tmp_path)
-    assert (tmp_path / "vlm" / "adapter_model.safetensors").is_file()
+    folder = tmp_path / ("vlm" if kind == "peft" else "lora_adapter")
+    assert (folder / "adapter_model.safetensors").is_file()
 
 
-# -------------------------------------------------------------------------------------------------- build_task
+def test_vlm_task_full_fine_tuning_saves_a_loadable_model(tmp_path):
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    task = VLMTask(testing.tiny_qwen2_5_vl(), testing.tiny_qwen2_5_vl_processor())
+    assert sum(p.numel() for p in task.trainable_parameters()) == sum(p.numel() for p in task.vlm.parameters())
+    train(task, [qa_batch()], lr=1e-2)
+    task.save_pretrained(tmp_path)
+    loaded = Qwen2_5_VLForConditionalGeneration.from_pretrained(tmp_path / "vlm", local_files_only=True)
+    assert torch.equal(loaded.lm_head.weight, task.vlm.lm_head.weight)
+    assert (tmp_path / "vlm" / "chat_template.jinja").is_file() or (tmp_path / "vlm" / "chat_template.json").is_file()
 
 
 def test_build_task_builds_every_task_from_a_config_section(tmp_path):

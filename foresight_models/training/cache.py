@@ -221,9 +221,10 @@ def cache_features(
         progress: show a progress bar.
 
     Returns:
-        The path of ``index.json`` when this call completed the cache (the main process after the
-        barrier, or a process run on its own that found every shard present), else ``None`` (other
-        processes' shards are still missing; :func:`merge_cache_index` merges them later).
+        The path of ``index.json`` once the cache is complete: under ``accelerate`` every process gets
+        it after the main process has merged the index; a process run on its own (``process_index``
+        given) merges the index itself when it finds every shard present, and otherwise returns
+        ``None`` (other processes' shards are still missing; :func:`merge_cache_index` merges later).
 
     Raises:
         CacheFingerprintError: ``out_dir`` holds a cache of another encoder, dataset size or shard size.

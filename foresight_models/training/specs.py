@@ -32,6 +32,7 @@ __all__ = [
     "ENCODER_KINDS",
     "LoadOptions",
     "check_keys",
+    "check_name",
     "encoder_spec",
     "hybrid_encoder_spec",
     "load_processor",

@@ -167,7 +167,21 @@ HEAD_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torc
 }
 
 
-class HeadTask(TrainingTask):
+class _FrozenModulesEval(TrainingTask):
+    """A task whose frozen modules (named in ``frozen``) stay in ``eval()`` when the task trains."""
+
+    frozen: tuple[str, ...] = ()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for name in self.frozen:
+            module = getattr(self, name, None)
+            if isinstance(module, nn.Module):
+                module.eval()
+        return self
+
+
+class HeadTask(_FrozenModulesEval):
     """Next-frame prediction: ``head(tokens[:, :context_frames]) -> tokens[:, context_frames]``.
 
     Tokens ``(b, t, n, d)`` (``t > context_frames``) are the batch's cached ``"tokens"``, or the frozen
@@ -189,6 +203,8 @@ class HeadTask(TrainingTask):
         encoder: the frozen module behind it (``None`` for pixel patches), registered so that
             ``task.to(device)`` moves it.
     """
+
+    frozen = ("encoder",)
 
     def __init__(self, head: nn.Module, encoder: Any = None, *, context_frames: int, loss: str = "mse"):
         super().__init__()
@@ -251,7 +267,7 @@ def _masked_token_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
     return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
 
-class AdapterTask(TrainingTask):
+class AdapterTask(_FrozenModulesEval):
     """The bridging objective without LTX-Video: an adapter maps a clip's context tokens to the T5
     prompt embeddings of the clip's label, the conditioning LTX-Video was trained on.
 
@@ -278,6 +294,8 @@ class AdapterTask(TrainingTask):
         context_frames: frames whose tokens the adapter reads (default: all).
         loss: ``"mse"`` or ``"pooled_cosine"``.
     """
+
+    frozen = ("source_encoder", "text_encoder")
 
     def __init__(
         self,
@@ -414,7 +432,7 @@ def _check_lpips(lpips_weight: float, lpips_network: Any) -> float:
     return lpips_weight
 
 
-class FrameDecoderTask(TrainingTask):
+class FrameDecoderTask(_FrozenModulesEval):
     """A frame decoder learns ``tokens (n, d) on a grid -> frame (3, H, W)``: pixel L1 (+ LPIPS).
 
     Every frame of a clip is a sample: tokens ``(b, t, n, d)`` (cached ``"tokens"`` or the frozen
@@ -429,6 +447,8 @@ class FrameDecoderTask(TrainingTask):
         lpips_network: the LPIPS network (``foresight_models.metrics.load_lpips_network()``), needed
             when ``lpips_weight > 0``; frozen.
     """
+
+    frozen = ("encoder", "lpips_network")
 
     def __init__(
         self, decoder: nn.Module, encoder: Any = None, *, lpips_weight: float = 0.0, lpips_network: Any = None
@@ -460,7 +480,7 @@ class FrameDecoderTask(TrainingTask):
         return _reconstruction_loss(self.decoder, tokens, frames, self.lpips_weight, self.lpips_network)
 
 
-class FusionTask(TrainingTask):
+class FusionTask(_FrozenModulesEval):
     """Train a :class:`~foresight_models.models.fusion.HybridEncoder`'s fusion, with a frame decoder that
     reconstructs each frame from the fused tokens (pixel L1, + LPIPS). The backbones stay frozen.
 
@@ -476,6 +496,8 @@ class FusionTask(TrainingTask):
     :meth:`save_pretrained` writes ``hybrid_encoder/`` (the fusion and a config naming the backbones)
     and ``decoder/``.
     """
+
+    frozen = ("lpips_network",)  # the hybrid encoder keeps its own backbones in eval()
 
     def __init__(
         self, hybrid_encoder: nn.Module, decoder: nn.Module, *, lpips_weight: float = 0.0, lpips_network: Any = None

@@ -219,7 +219,8 @@ class VLMHiddenStates:
     ``batch["frames"] (b, t, 3, h, w)`` -> ``{"hidden_states": (b, l, d), "attention_mask": (b, l)}``:
     the ``layer`` hidden states of the chat-formatted prompt (the video's tokens and ``prompt``'s),
     left-padded to the longest sequence of the batch (``attention_mask`` 0 on padding). This is what
-    the research cached once (about 40 minutes on SSv2) before training adapters on it.
+    the research cached once (about 40 minutes on SSv2) before training adapters on it. Clips of one
+    frame count and size give sequences of one length, so cached items stack into batches.
 
     Args:
         vlm: ``Qwen2_5_VLForConditionalGeneration``.

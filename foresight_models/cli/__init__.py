@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .. import __version__
+from . import cache as cache_command
 from . import eval as eval_command
 from . import info as info_command
 from . import predict as predict_command
@@ -57,7 +58,13 @@ COMMANDS: dict[str, Command] = _commands(
         train_command.add_arguments,
         train_command.run,
     ),
-    # New commands (e.g. ``train``, ``cache``) go here, one Command each, from their own module.
+    Command(
+        "cache",
+        "run a frozen encoder over a dataset once and write its features as safetensors shards",
+        cache_command.add_arguments,
+        cache_command.run,
+    ),
+    # New commands go here, one Command each, from their own module.
 )
 
 

@@ -1,7 +1,18 @@
-"""Training: feature caching, the accelerate training loop, crash-safe checkpoints, flow matching for LTX-Video."""
+"""Training: tasks, feature caching, the accelerate training loop, crash-safe checkpoints, LTX-Video flow matching.
+
+- :mod:`.task`: :class:`TrainingTask`, what a run optimises (trainable modules and a loss).
+- :mod:`.tasks`: the tasks of every trainable module (heads, adapters, frame decoder, fusion, VLM) and
+  :func:`build_task`; :mod:`.ltx` and :mod:`.flow_matching`: LTX-Video image-to-video flow matching.
+- :mod:`.features` and :mod:`.cache`: frozen feature extractors, run once over a dataset into shards.
+- :mod:`.trainer`, :mod:`.config`, :mod:`.datasets`, :mod:`.sampler`: the loop and its run config.
+- :mod:`.checkpoint`: atomic, verified checkpoints and exact resume.
+
+Needs ``pip install "foresight-models[train]"`` (accelerate, PyYAML).
+"""
 
 from __future__ import annotations
 
+from .cache import CachedFeatures, CacheFingerprintError, IncompleteCacheError, cache_features, merge_cache_index
 from .checkpoint import (
     CheckpointError,
     RestoredCheckpoint,
@@ -23,19 +34,62 @@ from .config import (
     load_config,
 )
 from .datasets import JoinedClips, build_dataset, check_data_section
-from .flow_matching import LTXFlowMatchingOutput, ltx_i2v_flow_matching_loss  # LTX-Video flow matching
-from .ltx import LTXFlowMatchingTask, build_ltx_task  # LTX-Video flow matching
+from .features import (
+    CombinedFeatures,
+    HybridEncoderFeatures,
+    LTXVAELatents,
+    PatchTokenizer,
+    PromptEmbeddings,
+    VLMHiddenStates,
+    encoder_fingerprint,
+)
+from .flow_matching import LTXFlowMatchingOutput, ltx_i2v_flow_matching_loss
+from .ltx import LTXFlowMatchingTask, build_ltx_task
 from .sampler import ResumableSampler
 from .task import TrainingTask
+from .tasks import (
+    TASKS,
+    AdapterTask,
+    FrameDecoderTask,
+    FusionTask,
+    HeadTask,
+    VideoQADataset,
+    VLMTask,
+    build_task,
+    video_qa_pairs,
+)
 from .trainer import TaskModule, Trainer, TrainResult, build_trainer, train
 
 __all__ = [
     "TrainingTask",
+    # tasks
+    "TASKS",
+    "AdapterTask",
+    "FrameDecoderTask",
+    "FusionTask",
+    "HeadTask",
+    "LTXFlowMatchingTask",
+    "VLMTask",
+    "VideoQADataset",
+    "build_ltx_task",
+    "build_task",
+    "video_qa_pairs",
     # LTX-Video image-to-video flow matching
     "LTXFlowMatchingOutput",
-    "LTXFlowMatchingTask",
-    "build_ltx_task",
     "ltx_i2v_flow_matching_loss",
+    # feature extractors and the feature cache
+    "CacheFingerprintError",
+    "CachedFeatures",
+    "CombinedFeatures",
+    "HybridEncoderFeatures",
+    "IncompleteCacheError",
+    "LTXVAELatents",
+    "PatchTokenizer",
+    "PromptEmbeddings",
+    "VLMHiddenStates",
+    "cache_features",
+    "encoder_fingerprint",
+    "merge_cache_index",
     # the loop, its configuration, checkpoints and datasets from config sections
     "CheckpointConfig",
     "CheckpointError",

@@ -5,6 +5,7 @@ page is in the navigation. Checked from the sources, without building the site (
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 from pathlib import Path
 
@@ -86,3 +87,17 @@ def test_docs_extra_lists_the_build_tools():
     line = next(line for line in pyproject.splitlines() if line.startswith("docs = ["))
     for package in ("mkdocs>=", "mkdocs-material>=", "mkdocstrings[python]>=", "mkdocstrings-python>="):
         assert f'"{package}' in line, f"the docs extra must require {package[:-2]}"
+
+
+def test_sphinx_roles_in_docstrings_render_as_code():
+    spec = importlib.util.spec_from_file_location("mkdocs_hooks", ROOT / "mkdocs_hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    html = (
+        "<p>see :class:<code>HybridEncoder</code>, :func:<code>~foresight_models.testing.tiny_pipeline</code>"
+        " and :meth:<code>ForesightPipeline.stream</code>; keep a:b <code>c</code></p>"
+    )
+    assert hooks.on_page_content(html, page=None, config=None, files=None) == (
+        "<p>see <code>HybridEncoder</code>, <code>tiny_pipeline</code>"
+        " and <code>ForesightPipeline.stream</code>; keep a:b <code>c</code></p>"
+    )

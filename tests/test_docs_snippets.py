@@ -51,7 +51,6 @@ PAGE_SETUP: dict[str, str] = {
     + """
 from foresight_models import LinearExtrapolation
 clip = torch.rand(1, 2, 3, 56, 56)                     # (b, t, c, h, w)
-vlm_tokens = torch.randn(1, 16, 3584)                  # Qwen2.5-VL-7B hidden states
 context = torch.randn(1, 8, 4, 1024)                   # (b, t, n, d)
 model = LinearExtrapolation(clamp=(0.0, 1.0))
 """,
@@ -166,6 +165,11 @@ def test_markers_are_known_and_sit_right_before_a_python_block():
             assert following.strip() in ("```python", "```py"), (
                 f"{page}:{number}: a snippet marker must be the line right before a ```python block"
             )
+
+
+def test_every_setup_belongs_to_a_page_with_runnable_blocks():
+    runnable = {page for page in PAGES_WITH_CODE if any(not b.reasons for b in python_blocks(page))}
+    assert set(PAGE_SETUP) <= runnable, f"PAGE_SETUP for pages without runnable blocks: {set(PAGE_SETUP) - runnable}"
 
 
 def test_parser_finds_blocks_and_markers():

@@ -341,8 +341,8 @@ class ForesightPipeline(DiffusionPipeline):
             question: what the VLM is asked about each predicted clip.
             height, width: video size, multiples of 32.
             num_frames: frames of the video, ``8k + 1`` (the first is the context frame).
-            frame_rate, num_inference_steps, guidance_scale, negative_prompt, decode_timestep,
-                decode_noise_scale, max_sequence_length: as in diffusers' ``LTXImageToVideoPipeline``.
+            frame_rate, num_inference_steps, guidance_scale, negative_prompt, decode_timestep, decode_noise_scale, max_sequence_length:
+                as in diffusers' ``LTXImageToVideoPipeline``.
                 Without a text encoder the adapter's tokens are the prompt embeddings and, under guidance
                 (``guidance_scale > 1``), the unconditional branch gets zero embeddings of the same shape;
                 ``negative_prompt`` then needs a text encoder and is refused.

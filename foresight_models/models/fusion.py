@@ -39,6 +39,7 @@ from .backbones import (
     resize,
 )
 from .hybrid_io import HybridEncoderInputs, HybridEncoderOutput, images_to_clips
+from ..hub import ComponentHubMixin
 from .layers import CrossAttentionBlock
 
 __all__ = ["CrossAttentionFusion", "HybridEncoder", "HybridEncoderInputs", "HybridEncoderOutput"]
@@ -163,7 +164,15 @@ def _default_name_or_path(model: nn.Module) -> str | None:
     return f"hf-hub:{hf_hub_id}" if hf_hub_id else None
 
 
-class HybridEncoder(ModelMixin, ConfigMixin):
+def _absolute_if_local(name: str | os.PathLike | None) -> str | None:
+    """A local path made absolute (so a saved config reloads from any working directory); a Hub id as given."""
+    if name is None:
+        return None
+    name = os.fspath(name)
+    return os.path.abspath(name) if os.path.exists(name) else name
+
+
+class HybridEncoder(ComponentHubMixin, ModelMixin, ConfigMixin):
     """Frozen DINOv2 + frozen Qwen2.5-VL + a trainable :class:`CrossAttentionFusion` (attribute ``fusion``).
 
     Call it on PIL images, numpy arrays or tensors (uint8, or float in [0, 1]): single images
@@ -287,8 +296,8 @@ class HybridEncoder(ModelMixin, ConfigMixin):
             semantic_layer=semantic_layer,
         )
         self.register_to_config(
-            dino_name_or_path=dino_name_or_path or _default_name_or_path(dino),
-            vlm_name_or_path=vlm_name_or_path or _default_name_or_path(vlm),
+            dino_name_or_path=_absolute_if_local(dino_name_or_path or _default_name_or_path(dino)),
+            vlm_name_or_path=_absolute_if_local(vlm_name_or_path or _default_name_or_path(vlm)),
             dino_library=dino_backbone.library,
             spatial_dim=dino_backbone.dim,
             semantic_dim=qwen_backbone.dim,

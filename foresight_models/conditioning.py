@@ -43,6 +43,7 @@ from einops import rearrange
 from torch import nn
 
 from ._validation import check_bool, check_choice, check_int, check_real
+from .hub import ComponentHubMixin
 
 if TYPE_CHECKING:
     from diffusers import LTXVideoTransformer3DModel
@@ -87,7 +88,7 @@ class _AdapterKeyValue(nn.Module):
         return self.norm_k(self.to_k(context)), self.to_v(context)
 
 
-class LTXConditioningAdapter(ModelMixin, ConfigMixin):
+class LTXConditioningAdapter(ComponentHubMixin, ModelMixin, ConfigMixin):
     """Per-block key/value projections for decoupled cross-attention into an LTX-Video transformer.
 
     Block ``i`` owns ``layers[i]``: ``to_k``, ``to_v`` (``cross_attention_dim -> heads * head_dim``) and

@@ -121,11 +121,21 @@ def create_repo(repo_id: str, *, token: str | None = None, private: bool | None 
 
 
 def upload(folder: str, repo_id: str, *, token: str | None = None, create_pr: bool = False, commit_message: str | None = None):
-    """Upload ``folder`` to ``repo_id`` in one commit (``huggingface_hub.HfApi.upload_folder``)."""
-    from huggingface_hub import HfApi
+    """Upload every file of ``folder`` (``.git`` and hidden entries excepted) to ``repo_id`` in one commit
+    (``huggingface_hub.HfApi.create_commit`` with one ``CommitOperationAdd`` per file)."""
+    from huggingface_hub import CommitOperationAdd, HfApi
 
-    return HfApi(token=token).upload_folder(
-        repo_id=repo_id, folder_path=folder, commit_message=commit_message or "Upload with foresight_models",
+    operations = []
+    for root, directories, files in os.walk(folder):
+        directories[:] = sorted(d for d in directories if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            path = os.path.join(root, name)
+            in_repo = os.path.relpath(path, folder).replace(os.sep, "/")
+            operations.append(CommitOperationAdd(path_in_repo=in_repo, path_or_fileobj=path))
+    return HfApi(token=token).create_commit(
+        repo_id=repo_id, operations=operations, commit_message=commit_message or "Upload with foresight_models",
         create_pr=create_pr,
     )  # fmt: skip
 

@@ -27,6 +27,7 @@ from einops import rearrange
 from torch import nn
 
 from .._validation import check_choice, check_int, check_size_pair
+from ..hub import ComponentHubMixin
 from .backbones import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -39,7 +40,6 @@ from .backbones import (
     resize,
 )
 from .hybrid_io import HybridEncoderInputs, HybridEncoderOutput, images_to_clips
-from ..hub import ComponentHubMixin
 from .layers import CrossAttentionBlock
 
 __all__ = ["CrossAttentionFusion", "HybridEncoder", "HybridEncoderInputs", "HybridEncoderOutput"]

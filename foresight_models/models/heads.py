@@ -21,6 +21,7 @@ from einops import rearrange
 from torch import nn
 
 from .._validation import check_bool, check_int, check_probability, check_real
+from ..hub import ComponentHubMixin
 from .layers import CrossAttentionBlock, SelfAttentionBlock
 
 __all__ = [
@@ -181,7 +182,7 @@ class _ContextEmbedding(nn.Module):
         return h + self.horizon_embed[horizon - 1]
 
 
-class _PredictionHead(ModelMixin, ConfigMixin):
+class _PredictionHead(ComponentHubMixin, ModelMixin, ConfigMixin):
     """What the trainable heads share: argument checks, the context embedding, the output projection
     and the ``predict_delta`` residual, so that a head only writes its own layers and forward.
 

@@ -54,8 +54,8 @@ from . import hub, loading
 from .call_state import CallStateMixin, StepEnd
 from .context_conditioning import CONTEXT_CONDITIONING, image_arguments, inner_pipeline
 from .critic import RATING_PROMPT, parse_rating, rank_best_first
-from .events import Description, Frames, Progress
 from .display import output_html
+from .events import Description, Frames, Progress
 from .memory import available_memory, estimate_call_memory
 from .noise import check_latents, noise_source
 from .streaming import ForesightStream, emit, text_delta_streamer
@@ -326,7 +326,7 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
             components=components,
             base_models=list(base_models if base_models is not None else self.base_models),
             license=license if license is not None else self.license,
-            model_name=os.path.basename(os.path.abspath(os.fspath(save_directory))),
+            model_name=(card_repo_id or os.path.abspath(os.fspath(save_directory))).replace(os.sep, "/").split("/")[-1],
             repo_id=card_repo_id,
         )
 

@@ -23,7 +23,7 @@ def push_pipeline(pipe: Any, repo_id: str, *, save_kwargs: dict[str, Any], **hub
     """Save ``pipe`` (its card naming the full repo id) into a temporary folder and upload it."""
 
     def write(folder: str, full_id: str) -> None:
-        pipe.save_pretrained(folder, repo_id_in_card=full_id, **save_kwargs)
+        pipe.save_pretrained(folder, card_repo_id=full_id, **save_kwargs)
 
     return push_folder(write, repo_id, **hub)
 

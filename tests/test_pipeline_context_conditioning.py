@@ -43,6 +43,10 @@ def test_all_refuses_what_the_condition_pipeline_cannot_do(context):
         pipe(context, context_conditioning="all", latents=torch.zeros(1, 192, 8), **FAST)
     with pytest.raises(ValueError, match="context_conditioning='all'.*10 context images.*num_frames=9"):
         pipe(context * 5, context_conditioning="all", **FAST)
+    with pytest.raises(ValueError, match="context_conditioning='all' with 2 context images.*num_continuations=2"):
+        pipe(context, context_conditioning="all", num_continuations=2, **FAST)
+    one_image = pipe(context[-1:], context_conditioning="all", num_continuations=2, **FAST).frames
+    assert one_image.shape[0] == 2 and not torch.equal(one_image[0], one_image[1])
     injected = testing.tiny_pipeline(vlm=True, adapter=True, conditioning=True)
     with pytest.raises(ValueError, match="context_conditioning='all'.*adapter tokens"):
         injected(context, context_conditioning="all", **FAST)

@@ -628,6 +628,12 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
                 "context_conditioning='all' cannot be combined with injected adapter tokens (the condition "
                 "frames add tokens the injection hooks do not cover); use context_conditioning='last'"
             )
+        if num_images > 1 and call["num_continuations"] > 1:
+            raise ValueError(
+                f"context_conditioning='all' with {num_images} context images generates one continuation per call "
+                f"(diffusers' LTXConditionPipeline does not batch keyframe conditions); got "
+                f"num_continuations={call['num_continuations']}: call once per continuation, or use 'last'"
+            )
         if num_images >= call["num_frames"]:
             raise ValueError(
                 f"context_conditioning='all': {num_images} context images need num_frames > {num_images}, "

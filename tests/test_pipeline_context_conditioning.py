@@ -35,6 +35,13 @@ def test_all_conditions_on_every_context_image(context):
     changed = pipe(other_first, context_conditioning="all", **FAST).frames
     assert not torch.allclose(changed, conditioned, atol=1e-3)  # the first image reaches the video
     assert torch.equal(pipe(context, context_conditioning="all", **FAST).frames, conditioned)
+    other_second = [context[0], Image.new("RGB", (64, 64), (0, 255, 0))]
+    changed_second = pipe(other_second, context_conditioning="all", **FAST).frames
+    assert (changed_second - conditioned).abs().max() > 1e-5  # the second image (a keyframe at frame 1) too
+    # frame 0 is the first context image's: replacing it moves frame 0 far more than replacing the second
+    first_effect = (changed[0, 0] - conditioned[0, 0]).abs().mean()
+    second_effect = (changed_second[0, 0] - conditioned[0, 0]).abs().mean()
+    assert first_effect > 5 * second_effect
 
 
 def test_all_refuses_what_the_condition_pipeline_cannot_do(context):

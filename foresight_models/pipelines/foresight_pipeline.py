@@ -5,10 +5,11 @@ written out in :meth:`ForesightPipeline.__call__`:
 
 1. check inputs (:meth:`ForesightPipeline.check_inputs`, also callable on its own);
 2. motion prompt: without a ``prompt`` the VLM writes it from the context images;
-3. video: diffusers' ``LTXImageToVideoPipeline``, built from this pipeline's own component objects
-   and a per-call copy of the scheduler, denoises ``num_continuations`` futures in one batch; with
-   an ``adapter`` the context is also injected through
-   :func:`foresight_models.conditioning.ltx_conditioning` while it runs;
+3. video: diffusers' ``LTXImageToVideoPipeline`` (or ``LTXConditionPipeline`` with
+   ``context_conditioning="all"``), built from this pipeline's own component objects and a per-call
+   copy of the scheduler, denoises ``num_continuations`` futures in one batch; its step callback
+   hands the user's callback this pipeline (:mod:`.call_state`); with an ``adapter`` the context is
+   also injected through :func:`foresight_models.conditioning.ltx_conditioning` while it runs;
 4. describe and rate: the VLM answers ``question`` about each clip and, with several continuations,
    rates each one (:data:`foresight_models.pipelines.critic.RATING_PROMPT`);
 5. rank: the outputs come back sorted best first.
@@ -17,7 +18,11 @@ One pipeline may be called from several threads at once. Every call has its own 
 generator; what stays shared is serialised with a lock per module: the VLM (Qwen2.5-VL keeps the
 rotary position offsets of the running generation on the model), prompt encoding (a fast
 tokenizer's padding and truncation settings), the transformer while adapter tokens are injected
-(the hooks are installed on it), and, with model CPU offload, whole calls.
+(the hooks are installed on it), and, with model CPU offload, whole calls. diffusers' per-call
+properties (``num_timesteps``, ``interrupt``...) are kept per thread (:mod:`.call_state`).
+
+LoRA weights load into the transformer through diffusers' ``LTXVideoLoraLoaderMixin``; ``push_to_hub``
+uploads this library's model card (:mod:`.hub`).
 """
 
 from __future__ import annotations

@@ -122,7 +122,9 @@ def encode_ltx_video(vae: AutoencoderKLLTXVideo, frames: torch.Tensor, *, sample
     check_ltx_video_size(
         t, h, w, temporal_ratio=vae.temporal_compression_ratio, spatial_ratio=vae.spatial_compression_ratio
     )
-    video = (frames.to(vae.device).float() / 127.5 - 1.0).to(vae.dtype).permute(0, 2, 1, 3, 4)
+    from .features import frames_to_float
+
+    video = (frames_to_float(frames.to(vae.device)) * 2.0 - 1.0).to(vae.dtype).permute(0, 2, 1, 3, 4)
     distribution = vae.encode(video).latent_dist
     return distribution.sample() if sample else distribution.mode()
 

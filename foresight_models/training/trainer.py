@@ -166,6 +166,13 @@ class Trainer:
         self.config = config if isinstance(config, RunConfig) else load_config(config)
         if len(train_dataset) == 0:
             raise ValueError("train_dataset: the dataset is empty")
+        per_step = self.config.optim.batch_size * self.config.optim.gradient_accumulation_steps
+        if len(train_dataset) < per_step:
+            raise ValueError(
+                f"train_dataset: {len(train_dataset)} samples do not fill one optimizer step of optim.batch_size "
+                f"{self.config.optim.batch_size} x optim.gradient_accumulation_steps "
+                f"{self.config.optim.gradient_accumulation_steps} = {per_step} samples"
+            )
         if not any(True for _ in task.trainable_parameters()):
             raise ValueError(f"task: {type(task).__name__}.trainable_parameters() yields no parameters to train")
         if eval_dataset is None and self.config.eval is not None and self.config.eval.data is not None:

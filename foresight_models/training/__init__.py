@@ -6,8 +6,6 @@
 - :mod:`.features` and :mod:`.cache`: frozen feature extractors, run once over a dataset into shards.
 - :mod:`.trainer`, :mod:`.config`, :mod:`.datasets`, :mod:`.sampler`: the loop and its run config.
 - :mod:`.checkpoint`: atomic, verified checkpoints and exact resume.
-
-Needs ``pip install "foresight-models[train]"`` (accelerate, PyYAML).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Offline, on the tiny random-weight pipeline (a few seconds; the text is gibberis
 
     python examples/predict.py --output /tmp/predict
 
-With real weights (LTX-Video + Qwen2.5-VL-7B, downloaded or in local folders)::
+With real weights (LTX-Video + Qwen2.5-VL-7B, Hub ids or local folders in the Hub layout)::
 
     python examples/predict.py --video-model Lightricks/LTX-Video --vlm Qwen/Qwen2.5-VL-7B-Instruct \\
         --image scene.png --height 480 --width 704 --num-frames 121 --steps 50 --continuations 3 \\
@@ -33,6 +33,14 @@ def main() -> None:
     parser.add_argument("--video-model", default=None, help="LTX-Video id or folder (default: tiny)")
     parser.add_argument("--vlm", default=None, help="Qwen2.5-VL id or folder (default: tiny)")
     parser.add_argument("--prompt", default=None)
+    parser.add_argument(
+        "--context-conditioning",
+        choices=("last", "all"),
+        default="last",
+        help="'all': every --image is a frame of the clip (LTX-Video >= 0.9.5; one continuation with several "
+        "images); 'last': image-to-video from the last",
+    )
+    parser.add_argument("--lora", default=None, help="an LTX-Video LoRA folder (diffusers format) for the transformer")
     parser.add_argument("--height", type=int, default=64)
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--num-frames", type=int, default=17)
@@ -52,6 +60,8 @@ def main() -> None:
         pipe = ForesightPipeline.from_components(args.video_model, args.vlm, torch_dtype=getattr(torch, args.dtype))
         pipe.to(args.device)
         pipe.set_progress_bar_config(disable=True)
+    if args.lora is not None:
+        pipe.load_lora_weights(args.lora, adapter_name="lora")
     images = [Image.open(path) for path in args.image] if args.image else [testing.demo_image(128)]
 
     for event in pipe.stream(
@@ -64,6 +74,7 @@ def main() -> None:
         num_continuations=args.continuations,
         max_new_tokens=args.max_new_tokens,
         seed=args.seed,
+        context_conditioning=args.context_conditioning,
     ):
         if isinstance(event, TextDelta):
             sys.stdout.write(event.text)

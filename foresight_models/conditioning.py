@@ -42,6 +42,7 @@ from einops import rearrange
 from torch import nn
 
 from ._validation import check_bool, check_choice, check_int, check_real
+from .hub import ComponentHubMixin
 from .models.modeling import ForesightModelMixin, ModelMixin  # noqa: F401 (see modeling.py)
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ class _AdapterKeyValue(nn.Module):
         return self.norm_k(self.to_k(context)), self.to_v(context)
 
 
-class LTXConditioningAdapter(ForesightModelMixin, ConfigMixin):
+class LTXConditioningAdapter(ComponentHubMixin, ForesightModelMixin, ConfigMixin):
     """Per-block key/value projections for decoupled cross-attention into an LTX-Video transformer.
 
     Block ``i`` owns ``layers[i]``: ``to_k``, ``to_v`` (``cross_attention_dim -> heads * head_dim``) and

@@ -172,6 +172,7 @@ _T5_V1_1_XXL = {
 }
 
 PRESETS: dict[str, Preset] = {}
+"""Every registered preset by name; filled by :func:`register_preset` (upstream checkpoints and the library's own sizes)."""
 
 
 def register_preset(preset: Preset) -> Preset:

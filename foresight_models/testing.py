@@ -50,6 +50,7 @@ __all__ = [
     "tiny_ltx_vae",
     "tiny_qwen2_5_vl",
     "tiny_qwen2_5_vl_processor",
+    "tiny_pipeline_components",
     "tiny_qwen2_5_vl_tokenizer",
     "tiny_t5_encoder",
     "tiny_t5_tokenizer",
@@ -382,7 +383,7 @@ def tiny_ltx_pipeline(seed: int = 0) -> LTXImageToVideoPipeline:
 TINY_PIPELINE_VERSION = "2"
 
 
-def tiny_pipeline(
+def tiny_pipeline_components(
     seed: int = 0,
     *,
     vlm: bool = True,
@@ -390,15 +391,9 @@ def tiny_pipeline(
     adapter: bool = False,
     conditioning: bool = False,
     hybrid_encoder: bool = False,
-):
-    """A ``ForesightPipeline`` on the tiny components: LTX (+ T5), Qwen2.5-VL and optionally a
-    ``QueryAdapter`` (width 32 -> 4 tokens of width 32), an ``LTXConditioningAdapter`` and a
-    ``HybridEncoder`` (tiny DINOv2 as ``spatial_encoder`` + the pipeline's VLM, fused width 32).
-
-    ``text_encoder=False`` needs ``adapter=True`` (its tokens become the prompt embeddings).
-    """
-    from .pipelines.foresight_pipeline import ForesightPipeline
-
+) -> dict[str, object]:
+    """The components of :func:`tiny_pipeline` by name (diffusers' ``get_dummy_components()``): pass them to
+    ``ForesightPipeline(**components)``; same arguments as :func:`tiny_pipeline`."""
     components: dict[str, object] = tiny_ltx_components(seed)
     if not text_encoder:
         components.pop("text_encoder")
@@ -432,7 +427,29 @@ def tiny_pipeline(
         from .conditioning import LTXConditioningAdapter
 
         components["conditioning"] = LTXConditioningAdapter.from_transformer(components["transformer"]).eval()
-    pipe = ForesightPipeline(**components)
+    return components
+
+
+def tiny_pipeline(
+    seed: int = 0,
+    *,
+    vlm: bool = True,
+    text_encoder: bool = True,
+    adapter: bool = False,
+    conditioning: bool = False,
+    hybrid_encoder: bool = False,
+):
+    """A ``ForesightPipeline`` on the tiny components: LTX (+ T5), Qwen2.5-VL and optionally a
+    ``QueryAdapter`` (width 32 -> 4 tokens of width 32), an ``LTXConditioningAdapter`` and a
+    ``HybridEncoder`` (tiny DINOv2 as ``spatial_encoder`` + the pipeline's VLM, fused width 32).
+    Its progress bar is disabled.
+
+    ``text_encoder=False`` needs ``adapter=True`` (its tokens become the prompt embeddings).
+    """
+    from .pipelines.foresight_pipeline import ForesightPipeline
+
+    options = dict(vlm=vlm, text_encoder=text_encoder, adapter=adapter, conditioning=conditioning)
+    pipe = ForesightPipeline(**tiny_pipeline_components(seed, hybrid_encoder=hybrid_encoder, **options))
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

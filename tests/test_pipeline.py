@@ -159,13 +159,27 @@ def test_three_continuations_are_different_described_and_sorted(pipe, scene):
 
 @pytest.mark.parametrize(
     ("answer", "score"),
-    [("8", 8.0), ("Score: 7.5/10", 7.5), ("I'd say 9.", 9.0), ("0", 0.0), ("10 out of 10", 10.0), (".5", 0.5)],
+    [
+        ("8", 8.0),
+        ("Score: 7.5/10", 7.5),
+        ("I'd say 9.", 9.0),
+        ("0", 0.0),
+        ("10 out of 10", 10.0),
+        (".5", 0.5),
+        ("8/10", 8.0),
+        ("Rating: 7.5", 7.5),
+        ("I'd say 6 out of 10", 6.0),
+        ("On a scale from 0 to 10, I give it 8.", 8.0),
+        ("Rated between 0 and 10, this continuation gets 8", 8.0),
+        ("On a 0-10 scale: 3", 3.0),
+        ("First I thought 4, but on reflection 7.", 7.0),
+    ],
 )
-def test_parse_rating_reads_the_first_number(answer, score):
+def test_parse_rating_reads_the_rating_not_the_scale(answer, score):
     assert parse_rating(answer) == score
 
 
-@pytest.mark.parametrize("answer", ["plausible", "", "42", "-3", "11 / 10"])
+@pytest.mark.parametrize("answer", ["plausible", "", "42", "-3", "11 / 10", "E9", "no idea", "11", "Model v2 says 3D"])
 def test_parse_rating_without_a_number_in_range_is_nan(answer):
     assert math.isnan(parse_rating(answer))
 
@@ -463,6 +477,9 @@ def test_cuda_cpu_offload_matches_the_pipeline_on_the_gpu(scene):
         ({"output_type": "latent", "rate": True}, "rate=True.*latent"),
         ({"conditioning_frames": "all"}, "conditioning_frames.*adapter.*'all'"),
         ({"conditioning_strength": 0.5}, "conditioning_strength.*0.5"),
+        ({"generator": [torch.Generator()] * 2}, r"generator.*num_continuations=1.*list of 2"),
+        ({"context_conditioning": "first"}, "context_conditioning.*'first'"),
+        ({"latents": torch.zeros(1, 5, 8)}, r"latents.*\(1, 192, 8\).*\(1, 5, 8\)"),
     ],
 )
 def test_invalid_arguments_raise_clear_errors(pipe, scene, change, match):
@@ -474,7 +491,7 @@ def test_invalid_arguments_raise_clear_errors(pipe, scene, change, match):
     ("change", "match"),
     [
         ({"rate": "no"}, "rate.*'no'"),
-        ({"generator": [torch.Generator()]}, "generator.*list"),
+        ({"generator": [1]}, "generator.*list.*int"),
         ({"negative_prompt": ["blur"]}, "negative_prompt.*list"),
         ({"prompt": 3}, "prompt.*int"),
     ],

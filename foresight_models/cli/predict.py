@@ -64,6 +64,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="tiny",
         help="a ForesightPipeline folder or Hub id, or 'tiny' (random-weight tiny pipeline, offline; the default)",
     )
+    parser.add_argument(
+        "--video-model",
+        default=None,
+        metavar="DIR|ID",
+        help="assemble the pipeline from an LTX-Video diffusers checkpoint (folder in the Hub layout, or Hub id) "
+        "instead of --model",
+    )
+    parser.add_argument(
+        "--vlm",
+        default=None,
+        metavar="DIR|ID",
+        help="with --video-model: a Qwen2.5-VL checkpoint (folder or Hub id); without it there is no VLM and "
+        "--prompt is required",
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing non-empty --out whole (refused without it)"
@@ -181,8 +195,42 @@ def _check_model(model: str) -> None:
     if path.exists():
         if not (path / "model_index.json").is_file():
             raise FileNotFoundError(f"--model: {model!r} is not a ForesightPipeline folder (it has no model_index.json)")
+        class_name = _pipeline_class(path)
+        if class_name != "ForesightPipeline":
+            raise ValueError(
+                f"--model: {model!r} holds a {class_name}, not a ForesightPipeline; to build one from it, pass "
+                f"--video-model {model} (and --vlm <Qwen2.5-VL folder or id>, or --prompt)"
+            )
     elif model.startswith(("/", ".", "~")) or model.endswith("/") or model.count("/") > 1:
         raise FileNotFoundError(f"--model: no such folder: {model!r} (a Hub id looks like 'organisation/name')")
+
+
+def _pipeline_class(folder: Path) -> str:
+    import json
+
+    try:
+        return str(json.loads((folder / "model_index.json").read_text()).get("_class_name"))
+    except (OSError, ValueError, AttributeError):
+        return "unreadable model_index.json"
+
+
+def _check_components(args: argparse.Namespace) -> None:
+    """``--video-model`` / ``--vlm``: folders in the Hub layout or Hub ids, and not mixed with ``--model``."""
+    if args.video_model is None:
+        if args.vlm is not None:
+            raise ValueError("--vlm: only used with --video-model (a --model folder brings its own VLM)")
+        return
+    if args.model != "tiny":
+        raise ValueError(f"--video-model: pass either --model or --video-model, not both (got --model {args.model!r})")
+    for flag, name, marker in (("--video-model", args.video_model, "model_index.json"), ("--vlm", args.vlm, "config.json")):
+        if name is None:
+            continue
+        path = Path(name).expanduser()
+        if path.exists():
+            if not (path / marker).is_file():
+                raise FileNotFoundError(f"{flag}: {name!r} is not a checkpoint folder in the Hub layout (no {marker})")
+        elif name.startswith(("/", ".", "~")) or name.endswith("/") or name.count("/") != 1:
+            raise FileNotFoundError(f"{flag}: no such folder: {name!r} (a Hub id looks like 'organisation/name')")
 
 
 def _check_device(device: str | None, cpu_offload: bool) -> str:
@@ -213,7 +261,7 @@ def check_arguments(args: argparse.Namespace) -> tuple[Settings, list[Any]]:
     """
     from ..data.video import frame_rate
 
-    defaults = _DEFAULTS["tiny" if args.model == "tiny" else "real"]
+    defaults = _DEFAULTS["tiny" if args.model == "tiny" and args.video_model is None else "real"]
 
     def value(name: str) -> Any:
         given = getattr(args, name)
@@ -243,6 +291,7 @@ def check_arguments(args: argparse.Namespace) -> tuple[Settings, list[Any]]:
     images = _check_images(args.image)
     _check_out(settings.out, args.overwrite)
     _check_model(args.model)
+    _check_components(args)
     if not args.no_memory_check:
         check_memory(num_continuations=settings.continuations, num_frames=num_frames, height=height, width=width)
     return settings, images
@@ -326,13 +375,30 @@ def _load_pipeline(args: argparse.Namespace, device: str) -> Any:
     from ..pipelines import ForesightPipeline
 
     dtype = getattr(torch, args.dtype) if args.dtype else None
+    if args.video_model is not None:
+        pipe = ForesightPipeline.from_components(
+            _expand(args.video_model), vlm=_expand(args.vlm), torch_dtype=dtype, local_files_only=args.local_files_only
+        )
+        return _place(pipe, args, device)
     if args.model == "tiny":
         from ..testing import tiny_pipeline_folder
 
         folder, local_only = tiny_pipeline_folder(), True
     else:
         folder, local_only = args.model, args.local_files_only
-    pipe = ForesightPipeline.from_pretrained(folder, torch_dtype=dtype, local_files_only=local_only)
+    pipe = ForesightPipeline.from_pretrained(_expand(folder), torch_dtype=dtype, local_files_only=local_only)
+    return _place(pipe, args, device)
+
+
+def _expand(name: str | None) -> str | None:
+    """A local path with ``~`` expanded; a Hub id as given."""
+    if name is None:
+        return None
+    path = Path(name).expanduser()
+    return str(path) if path.exists() else name
+
+
+def _place(pipe: Any, args: argparse.Namespace, device: str) -> Any:
     if args.cpu_offload:
         pipe.enable_model_cpu_offload(device=device)
     else:
@@ -350,7 +416,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         pipe = _load_pipeline(args, settings.device)
     except _USAGE_ERRORS as error:
-        return _usage_error(args, error, prefix=f"--model: cannot load {args.model!r}: ")
+        if args.debug:
+            raise
+        return _usage_error(args, _load_error(args, error))
     call = _call_arguments(args, settings)
     try:  # the pipeline's own checks, which know its components (and its memory estimate)
         pipe.check_inputs(images, **call)
@@ -367,8 +435,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _usage_error(args: argparse.Namespace, error: BaseException, prefix: str = "") -> int:
-    if args.debug:
+def _load_error(args: argparse.Namespace, error: BaseException) -> str:
+    """One line saying which checkpoint did not load and what to do about it."""
+    flag, name = ("--video-model", args.video_model) if args.video_model is not None else ("--model", args.model)
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if isinstance(error, OSError) and not Path(name).expanduser().exists():
+        hint = "it is not in the local Hugging Face cache and could not be downloaded"
+        if args.local_files_only:
+            hint = "it is not in the local Hugging Face cache (--local-files-only)"
+        return (
+            f"{flag}: cannot load {name!r}: {hint}; download it first (`hf download <id>` for each checkpoint) or "
+            f"pass local folders ({type(error).__name__}: {first_line})"
+        )
+    return f"{flag}: cannot load {name!r}: {first_line}"
+
+
+def _usage_error(args: argparse.Namespace, error: BaseException | str, prefix: str = "") -> int:
+    if args.debug and isinstance(error, BaseException):
         raise error
     print(f"foresight predict: error: {prefix}{error}", file=sys.stderr)
     return 2

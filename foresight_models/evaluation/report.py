@@ -16,7 +16,7 @@ from .statistics import Comparison, compare
 __all__ = ["EvaluationReport"]
 
 
-@dataclass
+@dataclass(repr=False)
 class EvaluationReport:
     """Per-sample scores of several predictors, with paired comparisons against a reference.
 
@@ -124,6 +124,38 @@ class EvaluationReport:
         n = next(iter(next(iter(self.horizon_scores.values())).values())).shape[0]
         return f"Evaluation on {n} samples, horizons {self.horizons}\n{self.table()}"
 
+    def __repr__(self) -> str:
+        """The table, readable in a REPL or a notebook's text output (not the raw tensors)."""
+        return f"EvaluationReport(reference={self.reference!r}, predictors={self.predictors})\n{self}"
+
+    def _repr_html_(self) -> str:
+        """Notebook display: the table as HTML and, with matplotlib installed, the horizon curves inline (PNG)."""
+        import base64
+        import html
+
+        header = ["model", "metric", "value", self.reference, "improvement", "95% CI", "p", "p (Wilcoxon)", "n", ""]
+        cells = [line.split(" | ") for line in (row.strip("| ") for row in self._table(markdown=True).splitlines()[2:])]
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells)
+        n = next(iter(next(iter(self.horizon_scores.values())).values())).shape[0]
+        parts = [f"<p>Evaluation on {n} samples, horizons {html.escape(str(self.horizons))}</p>",
+                 f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"]  # fmt: skip
+        try:
+            png = self.plot_png()
+        except ImportError:
+            png = None
+        if png is not None:
+            parts.append(f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" alt="horizon curves"/>')
+        return "\n".join(parts)
+
+    def plot_png(self) -> bytes:
+        """The horizon curves of :meth:`save_plot` as PNG bytes (needs matplotlib)."""
+        import io
+
+        buffer = io.BytesIO()
+        self._figure().savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: per-sample, per-horizon scores and the comparison rows."""
         return {
@@ -175,11 +207,15 @@ class EvaluationReport:
 
     def save_plot(self, path: str | Path) -> Path:
         """PNG of the horizon curves: one panel per frame metric, one line per predictor."""
+        path = Path(path)
+        self._figure().savefig(path, dpi=100)
+        return path
+
+    def _figure(self):
         try:
             from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend and figures alone
         except ImportError as error:  # pragma: no cover - depends on the environment
             raise ImportError("plots need matplotlib: pip install 'foresight_models[eval]'") from error
-        path = Path(path)
         frame_metrics = [
             m for m in self.metrics if self.horizon_scores[self.reference][m].shape[1] == len(self.horizons)
         ]
@@ -200,8 +236,7 @@ class EvaluationReport:
             ax.grid(alpha=0.3)
         axes[0][0].legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        return path
+        return fig
 
     def save(self, directory: str | Path) -> dict[str, Path]:
         """Write ``report.json``, ``report.md`` and ``horizons.png`` into ``directory``."""

@@ -27,6 +27,7 @@ from einops import rearrange, repeat
 from torch import nn
 
 from .._validation import check_choice, check_int
+from ..hub import ComponentHubMixin
 from .adapter_common import (
     LTX_CAPTION_CHANNELS,
     AdapterOutput,
@@ -64,7 +65,7 @@ def _head_split(dim: int, heads: int | None, dim_head: int | None) -> tuple[int,
     return max(1, dim // dim_head), dim_head
 
 
-class _LearnedTokenAdapter(ForesightModelMixin, ConfigMixin):
+class _LearnedTokenAdapter(ComponentHubMixin, ForesightModelMixin, ConfigMixin):
     """What the query and perceiver adapters share: ``num_tokens`` learned vectors of width ``dim``
     read the projected input, then ``LayerNorm -> Linear(dim, d_out)`` gives the output tokens.
 
@@ -142,7 +143,7 @@ class QueryAdapter(_LearnedTokenAdapter):
         return self._read_out(x)
 
 
-class BottleneckAdapter(ForesightModelMixin, ConfigMixin):
+class BottleneckAdapter(ComponentHubMixin, ForesightModelMixin, ConfigMixin):
     """LLaVA-style projector with a narrow middle: masked average pooling of the input to ``num_tokens``
     tokens, then ``LayerNorm -> Linear(d_in, hidden_dim) -> GELU -> Linear(hidden_dim, d_out)``.
 

@@ -13,6 +13,7 @@ from einops import rearrange
 from torch import nn
 
 from .._validation import check_int, check_size_pair
+from ..hub import ComponentHubMixin
 from .losses import pixel_l1_loss
 from .modeling import ForesightModelMixin, ModelMixin  # noqa: F401 (see modeling.py)
 
@@ -45,7 +46,7 @@ class _ResBlock(nn.Module):
         return x + self.net(x)
 
 
-class SimpleFrameDecoder(ForesightModelMixin, ConfigMixin):
+class SimpleFrameDecoder(ComponentHubMixin, ForesightModelMixin, ConfigMixin):
     """Decode tokens ``(b, n, d)`` laid out on a ``(gh, gw)`` grid to RGB ``(b, 3, H, W)`` in [0, 1].
 
     Steps: ``LayerNorm + Linear(d, channels[0])`` per token; tokens to a feature map ``b c gh gw``;

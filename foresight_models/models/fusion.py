@@ -27,6 +27,7 @@ from einops import rearrange
 from torch import nn
 
 from .._validation import check_choice, check_int, check_size_pair
+from ..hub import ComponentHubMixin
 from .backbones import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -164,7 +165,15 @@ def _default_name_or_path(model: nn.Module) -> str | None:
     return f"hf-hub:{hf_hub_id}" if hf_hub_id else None
 
 
-class HybridEncoder(ForesightModelMixin, ConfigMixin):
+def _absolute_if_local(name: str | os.PathLike | None) -> str | None:
+    """A local path made absolute (so a saved config reloads from any working directory); a Hub id as given."""
+    if name is None:
+        return None
+    name = os.fspath(name)
+    return os.path.abspath(name) if os.path.exists(name) else name
+
+
+class HybridEncoder(ComponentHubMixin, ForesightModelMixin, ConfigMixin):
     """Frozen DINOv2 + frozen Qwen2.5-VL + a trainable :class:`CrossAttentionFusion` (attribute ``fusion``).
 
     Call it on PIL images, numpy arrays or tensors (uint8, or float in [0, 1]): single images
@@ -290,8 +299,8 @@ class HybridEncoder(ForesightModelMixin, ConfigMixin):
             semantic_layer=semantic_layer,
         )
         self.register_to_config(
-            dino_name_or_path=dino_name_or_path or _default_name_or_path(dino),
-            vlm_name_or_path=vlm_name_or_path or _default_name_or_path(vlm),
+            dino_name_or_path=_absolute_if_local(dino_name_or_path or _default_name_or_path(dino)),
+            vlm_name_or_path=_absolute_if_local(vlm_name_or_path or _default_name_or_path(vlm)),
             dino_library=dino_backbone.library,
             spatial_dim=dino_backbone.dim,
             semantic_dim=qwen_backbone.dim,

@@ -20,6 +20,7 @@ from einops import rearrange
 from torch import nn
 
 from .._validation import check_bool, check_int, check_probability, check_real
+from ..hub import ComponentHubMixin
 from .layers import CrossAttentionBlock, SelfAttentionBlock
 from .modeling import ForesightModelMixin, ModelMixin  # noqa: F401 (see modeling.py)
 
@@ -181,7 +182,7 @@ class _ContextEmbedding(nn.Module):
         return h + self.horizon_embed[horizon - 1]
 
 
-class _PredictionHead(ForesightModelMixin, ConfigMixin):
+class _PredictionHead(ComponentHubMixin, ForesightModelMixin, ConfigMixin):
     """What the trainable heads share: argument checks, the context embedding, the output projection
     and the ``predict_delta`` residual, so that a head only writes its own layers and forward.
 

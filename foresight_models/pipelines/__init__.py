@@ -8,6 +8,11 @@
 - :mod:`.memory`: the memory estimate a call is checked against.
 - :mod:`.loading`: checks of a folder before and after loading; saving into place.
 - :mod:`.diffusers_registry`: lets ``diffusers.DiffusionPipeline.from_pretrained`` find the pipeline class.
+- :mod:`.call_state`: diffusers' per-call properties (``num_timesteps``, ``interrupt``...), kept per thread.
+- :mod:`.noise`: generators, seeds and latents drawn in advance.
+- :mod:`.context_conditioning`: which diffusers LTX pipeline denoises, by how the context conditions the video.
+- :mod:`.hub`: ``push_to_hub`` with this library's model card.
+- :mod:`.display`: the notebook display of an output.
 
 Names are resolved lazily: importing this package imports neither diffusers nor transformers.
 """

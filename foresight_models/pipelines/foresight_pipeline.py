@@ -5,10 +5,11 @@ written out in :meth:`ForesightPipeline.__call__`:
 
 1. check inputs (:meth:`ForesightPipeline.check_inputs`, also callable on its own);
 2. motion prompt: without a ``prompt`` the VLM writes it from the context images;
-3. video: diffusers' ``LTXImageToVideoPipeline``, built from this pipeline's own component objects
-   and a per-call copy of the scheduler, denoises ``num_continuations`` futures in one batch; with
-   an ``adapter`` the context is also injected through
-   :func:`foresight_models.conditioning.ltx_conditioning` while it runs;
+3. video: diffusers' ``LTXImageToVideoPipeline`` (or ``LTXConditionPipeline`` with
+   ``context_conditioning="all"``), built from this pipeline's own component objects and a per-call
+   copy of the scheduler, denoises ``num_continuations`` futures in one batch; its step callback
+   hands the user's callback this pipeline (:mod:`.call_state`); with an ``adapter`` the context is
+   also injected through :func:`foresight_models.conditioning.ltx_conditioning` while it runs;
 4. describe and rate: the VLM answers ``question`` about each clip and, with several continuations,
    rates each one (:data:`foresight_models.pipelines.critic.RATING_PROMPT`);
 5. rank: the outputs come back sorted best first.
@@ -17,7 +18,11 @@ One pipeline may be called from several threads at once. Every call has its own 
 generator; what stays shared is serialised with a lock per module: the VLM (Qwen2.5-VL keeps the
 rotary position offsets of the running generation on the model), prompt encoding (a fast
 tokenizer's padding and truncation settings), the transformer while adapter tokens are injected
-(the hooks are installed on it), and, with model CPU offload, whole calls.
+(the hooks are installed on it), and, with model CPU offload, whole calls. diffusers' per-call
+properties (``num_timesteps``, ``interrupt``...) are kept per thread (:mod:`.call_state`).
+
+LoRA weights load into the transformer through diffusers' ``LTXVideoLoraLoaderMixin``; ``push_to_hub``
+uploads this library's model card (:mod:`.hub`).
 """
 
 from __future__ import annotations
@@ -26,7 +31,6 @@ import contextlib
 import copy
 import inspect
 import os
-import secrets
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -37,6 +41,7 @@ import numpy as np
 import PIL.Image
 import torch
 from diffusers import DiffusionPipeline, LTXImageToVideoPipeline
+from diffusers.loaders import LTXVideoLoraLoaderMixin
 from diffusers.utils import BaseOutput
 
 from .. import conditioning
@@ -50,10 +55,14 @@ from ..inputs import to_frames, to_pil_images
 from ..models.adapters import BottleneckAdapter, PerceiverAdapter, QueryAdapter
 from ..models.fusion import HybridEncoder
 from ..models.lora_adapter import LoRAAdapter
-from . import loading
+from . import hub, loading
+from .call_state import CallStateMixin, StepEnd
+from .context_conditioning import CONTEXT_CONDITIONING, image_arguments, inner_pipeline
 from .critic import RATING_PROMPT, parse_rating, rank_best_first
+from .display import output_html
 from .events import Description, Frames, Progress
 from .memory import available_memory, estimate_call_memory
+from .noise import check_latents, noise_source
 from .streaming import ForesightStream, emit, text_delta_streamer
 
 __all__ = [
@@ -97,7 +106,7 @@ class ForesightPipelineOutput(BaseOutput):
         scores: the critic's plausibility score of each clip on ``[0, 10]`` (``nan`` when its answer held
             no number in range), or ``None`` when the clips were not rated.
         seed: the seed of the generator the noise was drawn from (reproduces the call when passed back
-            as ``seed=``).
+            as ``seed=``); ``None`` when the call was given a list of generators (one per continuation).
         ratings: the critic's raw answers, aligned with ``scores``.
         order: for each returned clip, its index in generation order.
     """
@@ -106,12 +115,21 @@ class ForesightPipelineOutput(BaseOutput):
     description: list[str] | None
     prompt: str
     scores: list[float] | None
-    seed: int
+    seed: int | None
     ratings: list[str] | None = None
     order: list[int] | None = None
 
+    def to_tuple(self) -> tuple:
+        """``(frames, description, prompt, scores, seed, ratings, order)``: every field, in order, ``None``
+        included (``return_dict=False`` returns this; frames first, as in diffusers)."""
+        return tuple(getattr(self, name) for name in self.__dataclass_fields__)
 
-class ForesightPipeline(DiffusionPipeline):
+    def _repr_html_(self) -> str:
+        """The best clip as an inline animated image with its prompt and description (notebooks)."""
+        return output_html(self)
+
+
+class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeline):
     r"""Visual foresight: predict a scene's future as a video (LTX-Video) and describe it (Qwen2.5-VL).
 
     Components:
@@ -169,6 +187,8 @@ class ForesightPipeline(DiffusionPipeline):
         self.register_modules(**components)
         #: Hub ids of the upstream checkpoints the components come from (written to the model card).
         self.base_models: list[str] = []
+        #: The license of the weights (the model card's ``license``), when known.
+        self.license: str | None = None
 
     def register_modules(self, **kwargs: Any) -> None:
         """Register components (diffusers); each must be complete: no weight left on the ``meta`` device."""
@@ -211,6 +231,7 @@ class ForesightPipeline(DiffusionPipeline):
             from_pretrained_kwargs: passed to every ``from_pretrained`` (``cache_dir``, ``revision``...).
         """
         load_kwargs = {"local_files_only": local_files_only, **from_pretrained_kwargs}
+        vlm_source = vlm
         ltx, base_models = _load_video_model(video_model, torch_dtype, load_kwargs)
         vlm, processor, vlm_ids = _load_vlm(vlm, processor, torch_dtype, load_kwargs)
         components = {name: getattr(ltx, name) for name in _LTX_COMPONENTS + ("scheduler",)}
@@ -218,7 +239,10 @@ class ForesightPipeline(DiffusionPipeline):
             components.update(text_encoder=None, tokenizer=None)
         ours = dict(spatial_encoder=spatial_encoder, hybrid_encoder=hybrid_encoder, adapter=adapter)
         pipe = cls(**components, **ours, vlm=vlm, processor=processor, conditioning=conditioning)
-        pipe.base_models = base_models + vlm_ids
+        local_base, pipe.license = hub.pipeline_metadata(
+            *(name for name in (video_model, vlm_source) if isinstance(name, (str, os.PathLike)))
+        )
+        pipe.base_models = list(dict.fromkeys(base_models + vlm_ids + local_base))
         return pipe
 
     @classmethod
@@ -233,15 +257,18 @@ class ForesightPipeline(DiffusionPipeline):
         """
         folder = os.fspath(pretrained_model_name_or_path)
         if not os.path.isdir(folder):
-            hub = ("cache_dir", "revision", "token", "local_files_only", "proxies")
-            folder = cls.download(folder, **{k: kwargs[k] for k in hub if k in kwargs})
+            download_keys = ("cache_dir", "revision", "token", "local_files_only", "proxies")
+            folder = cls.download(folder, **{k: kwargs[k] for k in download_keys if k in kwargs})
         index = cls.load_config(folder)
         for name, entry in index.items():
             if not name.startswith("_") and isinstance(entry, (list, tuple)) and len(entry) == 2 and name not in kwargs:
                 loading.check_config_fits_weights(folder, name, *entry)
         if "hybrid_encoder" in kwargs or (index.get("hybrid_encoder") or [None])[0] is None:
-            return super().from_pretrained(folder, **kwargs)
+            pipe = super().from_pretrained(folder, **kwargs)
+            pipe.base_models, pipe.license = hub.pipeline_metadata(folder)
+            return pipe
         pipe = super().from_pretrained(folder, hybrid_encoder=None, **kwargs)
+        pipe.base_models, pipe.license = hub.pipeline_metadata(folder)
         hybrid_encoder = HybridEncoder.from_pretrained(
             os.path.join(folder, "hybrid_encoder"),
             dino=pipe.spatial_encoder,
@@ -253,10 +280,17 @@ class ForesightPipeline(DiffusionPipeline):
         return pipe
 
     def save_pretrained(
-        self, save_directory: str | os.PathLike, *, base_models: Sequence[str] | None = None, **kwargs: Any
+        self,
+        save_directory: str | os.PathLike,
+        *,
+        base_models: Sequence[str] | None = None,
+        license: str | None = None,
+        card_repo_id: str | None = None,
+        push_to_hub: bool = False,
+        **kwargs: Any,
     ) -> None:
         """Write a standard diffusers folder (``model_index.json``, one safetensors subfolder per component)
-        plus ``README.md``, a model card with Hub metadata.
+        plus ``README.md``, this library's model card with Hub metadata.
 
         The folder is written beside ``save_directory`` and moved into place once complete: afterwards
         ``save_directory`` holds exactly this pipeline (the component folders of a pipeline saved there
@@ -265,29 +299,70 @@ class ForesightPipeline(DiffusionPipeline):
 
         Args:
             base_models: Hub ids recorded as the card's ``base_model`` (default: :attr:`base_models`).
-            kwargs: passed to ``DiffusionPipeline.save_pretrained`` (``safe_serialization`` stays True).
+            license: the card's license (default: :attr:`license`).
+            card_repo_id: the repository the card's usage snippet loads (default: the folder name).
+            push_to_hub: then upload the folder, card included, to ``repo_id`` (default: the folder name;
+                ``token``, ``private``, ``create_pr``, ``commit_message`` are the upload's).
+            kwargs: passed to ``DiffusionPipeline.save_pretrained``. ``safe_serialization`` must stay
+                ``True``: this library writes and reads safetensors only, never pickle.
+
+        Raises:
+            ValueError: ``safe_serialization`` other than ``True``.
         """
         from .model_card import write_model_card
 
         if kwargs.get("safe_serialization", True) is not True:
             raise ValueError(
-                f"safe_serialization: only safetensors (True) is supported, got {kwargs['safe_serialization']!r}"
+                f"safe_serialization: only safetensors (True) is supported, got {kwargs['safe_serialization']!r}; "
+                "foresight_models never writes pickle files"
             )
-        if kwargs.get("push_to_hub"):  # the repository is named after the destination, not the staging folder
-            kwargs.setdefault("repo_id", os.path.basename(os.path.abspath(os.fspath(save_directory))))
+        upload_arguments = {key: kwargs.pop(key) for key in hub.HUB_ARGUMENTS if key in kwargs}
+        if push_to_hub:
+            save = lambda full_id: self.save_pretrained(  # noqa: E731
+                save_directory, base_models=base_models, license=license, card_repo_id=full_id, **kwargs
+            )
+            return hub.upload_saved(save, save_directory, upload_arguments)
         components = {
             name: f"{type(module).__module__}.{type(module).__name__}"
             for name, module in self.components.items()
             if module is not None
         }
-        base_models = list(base_models if base_models is not None else self.base_models)
-        model_name = os.path.basename(os.path.abspath(os.fspath(save_directory)))
+        card = dict(
+            components=components,
+            base_models=list(base_models if base_models is not None else self.base_models),
+            license=license if license is not None else self.license,
+            model_name=(card_repo_id or os.path.abspath(os.fspath(save_directory))).replace(os.sep, "/").split("/")[-1],
+            repo_id=card_repo_id,
+        )
 
         def write(staging: str) -> None:
             super(ForesightPipeline, self).save_pretrained(staging, **kwargs)
-            write_model_card(staging, components=components, base_models=base_models, model_name=model_name)
+            write_model_card(staging, **card)
 
         loading.save_folder(save_directory, write)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str | None = None,
+        private: bool | None = None,
+        token: str | None = None,
+        create_pr: bool = False,
+        base_models: Sequence[str] | None = None,
+        license: str | None = None,
+        **save_kwargs: Any,
+    ):
+        """Upload the pipeline to the Hub as ``repo_id`` in one commit, with this library's model card (its
+        usage snippet loads ``repo_id``; ``base_model`` and ``license`` as in :meth:`save_pretrained`).
+
+        Returns the commit info of ``huggingface_hub``.
+        """
+        save_kwargs.update(base_models=base_models, license=license)
+        return hub.push_pipeline(
+            self, repo_id, save_kwargs=save_kwargs, token=token, private=private, create_pr=create_pr,
+            commit_message=commit_message,
+        )  # fmt: skip
 
     def enable_vae_tiling(self, **kwargs: Any) -> None:
         """Decode the video in overlapping tiles (``AutoencoderKLLTXVideo.enable_tiling`` arguments) to save memory."""
@@ -319,9 +394,12 @@ class ForesightPipeline(DiffusionPipeline):
         rate: bool | None = None,
         conditioning_frames: str | Sequence[int] = "first",
         conditioning_strength: float = 1.0,
-        generator: torch.Generator | None = None,
+        context_conditioning: str = "last",
+        generator: torch.Generator | list[torch.Generator] | None = None,
         seed: int | None = None,
+        latents: torch.Tensor | None = None,
         output_type: str = "pil",
+        return_dict: bool = True,
         decode_timestep: float = 0.05,
         decode_noise_scale: float | None = None,
         max_new_tokens: int = 128,
@@ -329,8 +407,9 @@ class ForesightPipeline(DiffusionPipeline):
         max_sequence_length: int = 128,
         callback_on_step_end: Callable[..., dict] | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+        attention_kwargs: dict[str, Any] | None = None,
         check_memory: bool = True,
-    ) -> ForesightPipelineOutput:
+    ) -> ForesightPipelineOutput | tuple:
         r"""Predict what happens next after ``image`` and describe it.
 
         Args:
@@ -341,8 +420,8 @@ class ForesightPipeline(DiffusionPipeline):
             question: what the VLM is asked about each predicted clip.
             height, width: video size, multiples of 32.
             num_frames: frames of the video, ``8k + 1`` (the first is the context frame).
-            frame_rate, num_inference_steps, guidance_scale, negative_prompt, decode_timestep,
-                decode_noise_scale, max_sequence_length: as in diffusers' ``LTXImageToVideoPipeline``.
+            frame_rate, num_inference_steps, guidance_scale, negative_prompt, decode_timestep, decode_noise_scale, max_sequence_length:
+                as in diffusers' ``LTXImageToVideoPipeline``.
                 Without a text encoder the adapter's tokens are the prompt embeddings and, under guidance
                 (``guidance_scale > 1``), the unconditional branch gets zero embeddings of the same shape;
                 ``negative_prompt`` then needs a text encoder and is refused.
@@ -352,18 +431,32 @@ class ForesightPipeline(DiffusionPipeline):
             conditioning_frames, conditioning_strength: latent frames that receive the adapter tokens
                 (``"first"``, ``"all"`` or indices) and their strength (see :mod:`foresight_models.conditioning`);
                 only used while adapter tokens are injected; other values are refused when nothing uses them.
-            generator, seed: the noise source: one ``torch.Generator`` for the whole batch, or a fresh CPU
-                generator seeded with ``seed`` (an int in ``[0, 2**64)``; random when ``None``).
+            context_conditioning: which context images condition the video: ``"last"`` (image-to-video from
+                the last image; default) or ``"all"`` (context image ``i`` is frame ``i`` of the clip, through
+                diffusers' ``LTXConditionPipeline``; needs LTX-Video >= 0.9.5, no ``latents``, no injected
+                adapter tokens; see :mod:`foresight_models.pipelines.context_conditioning`).
+            generator, seed: the noise source: one ``torch.Generator`` for the whole batch, a list of one
+                generator per continuation (then ``out.seed`` is ``None``), or a fresh CPU generator seeded
+                with ``seed`` (an int in ``[0, 2**64)``; random when ``None``).
+            latents: initial latents drawn in advance, passed to ``LTXImageToVideoPipeline``: packed
+                ``(num_continuations, tokens, channels)`` or unpacked ``(num_continuations, channels,
+                latent_frames, height / s, width / s)``; latent frame 0 should hold the encoded context frame.
             output_type: ``"pil"``, ``"np"``, ``"pt"`` or ``"latent"`` (no description then).
+            return_dict: ``False`` returns ``ForesightPipelineOutput.to_tuple()``:
+                ``(frames, description, prompt, scores, seed, ratings, order)``.
             max_new_tokens: VLM tokens per answer (greedy decoding).
             max_description_frames: the VLM's frame budget per clip (frames evenly sampled, first and last kept).
-            callback_on_step_end, callback_on_step_end_tensor_inputs: diffusers' step callback, called with
-                the inner ``LTXImageToVideoPipeline`` as first argument.
+            callback_on_step_end, callback_on_step_end_tensor_inputs: diffusers' step callback, called as
+                ``callback(pipe, step, timestep, tensors)`` with this pipeline as ``pipe``; it may read
+                ``pipe.guidance_scale``, ``pipe.num_timesteps``, ``pipe.current_timestep``... and set
+                ``pipe.interrupt = True`` to skip the remaining steps (per call, per thread).
+            attention_kwargs: passed to the transformer's attention processors (e.g. ``{"scale": 0.5}`` for
+                loaded LoRA weights).
             check_memory: refuse a call whose estimated memory (:meth:`estimate_memory`) exceeds what the
                 execution device has free; ``False`` skips the check.
 
         Returns:
-            :class:`ForesightPipelineOutput`, continuations sorted best first.
+            :class:`ForesightPipelineOutput`, continuations sorted best first (a tuple with ``return_dict=False``).
 
         Raises:
             TypeError, ValueError: an invalid argument (:meth:`check_inputs`), before any model runs.
@@ -373,8 +466,11 @@ class ForesightPipeline(DiffusionPipeline):
         # 1. check inputs (``locals()`` holds exactly the arguments here: the signature is their one list)
         self.check_inputs(**{name: value for name, value in locals().items() if name != "self"})
         context = _context_images(image)
-        generator, seed = _noise_source(generator, seed)
+        generator, seed = noise_source(generator, seed, num_continuations=num_continuations)
+        sizes = dict(height=height, width=width, num_frames=num_frames)
+        latents = check_latents(latents, self.transformer, self.vae, num_continuations=num_continuations, **sizes)
         rate = self._rates(rate, num_continuations=num_continuations, output_type=output_type)
+        self.begin_call(guidance_scale=guidance_scale, attention_kwargs=attention_kwargs)
         with self._call_scope():
             # 2. motion prompt
             if prompt is None:
@@ -388,12 +484,13 @@ class ForesightPipeline(DiffusionPipeline):
                 num_continuations=num_continuations,
                 conditioning_frames=conditioning_frames,
                 conditioning_strength=conditioning_strength,
+                context_conditioning=context_conditioning,
                 callback_on_step_end=callback_on_step_end,
                 callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
                 output_type=output_type,
-                height=height,
-                width=width,
-                num_frames=num_frames,
+                **sizes,
+                latents=latents,
+                attention_kwargs=attention_kwargs,
                 frame_rate=frame_rate,
                 num_inference_steps=num_inference_steps,
                 guidance_scale=guidance_scale,
@@ -404,7 +501,8 @@ class ForesightPipeline(DiffusionPipeline):
             )
             if output_type == "latent":
                 order = list(range(num_continuations))
-                return ForesightPipelineOutput(video, description=None, prompt=prompt, scores=None, seed=seed, order=order)
+                output = ForesightPipelineOutput(video, description=None, prompt=prompt, scores=None, seed=seed, order=order)
+                return output if return_dict else output.to_tuple()
             clips = [_convert_frames(clip, output_type) for clip in video]
             for index, clip in enumerate(clips):
                 emit(Frames(frames=clip, index=index))
@@ -415,7 +513,8 @@ class ForesightPipeline(DiffusionPipeline):
             )
 
         # 5. rank
-        return _ranked_output(clips, descriptions, ratings, scores, prompt=prompt, seed=seed, output_type=output_type)
+        output = _ranked_output(clips, descriptions, ratings, scores, prompt=prompt, seed=seed, output_type=output_type)
+        return output if return_dict else output.to_tuple()
 
     def stream(self, image: Any, prompt: str | None = None, question: str = DEFAULT_QUESTION, **kwargs: Any):
         """Run ``__call__`` with the same arguments and yield its events as they happen.
@@ -452,11 +551,18 @@ class ForesightPipeline(DiffusionPipeline):
             MemoryError: the call would need more memory than the execution device has free.
         """
         call = self._bind(image, prompt, question, **kwargs)
-        _context_images(call["image"])
+        _check_components(self.components, when="at call time: ")  # a component may have been removed since
+        context = _context_images(call["image"])
         _check_video_arguments(call, callback_tensor_inputs=self._callback_tensor_inputs)
         self._check_text_arguments(call)
         self._check_conditioning_arguments(call)
-        _noise_source(call["generator"], call["seed"])
+        self._check_context_conditioning(call, num_images=len(context))
+        noise_source(call["generator"], call["seed"], num_continuations=call["num_continuations"])
+        sizes = {name: call[name] for name in ("num_continuations", "height", "width", "num_frames")}
+        check_latents(call["latents"], self.transformer, self.vae, **sizes)
+        check_bool(call["return_dict"], "return_dict")
+        if call["attention_kwargs"] is not None and not isinstance(call["attention_kwargs"], dict):
+            raise TypeError(f"attention_kwargs: expected a dict or None, got {type(call['attention_kwargs']).__name__}")
         if check_bool(call["check_memory"], "check_memory"):
             self._check_memory(call)
 
@@ -511,6 +617,33 @@ class ForesightPipeline(DiffusionPipeline):
                 check()
             except (TypeError, ValueError) as error:
                 raise type(error)(f"{name}: {error}") from error
+
+    def _check_context_conditioning(self, call: dict[str, Any], *, num_images: int) -> None:
+        """``context_conditioning`` is known, and ``"all"`` gets what ``LTXConditionPipeline`` can do."""
+        mode = check_choice(call["context_conditioning"], "context_conditioning", CONTEXT_CONDITIONING)
+        if mode != "all":
+            return
+        if call["latents"] is not None:
+            raise ValueError(
+                "latents: not supported with context_conditioning='all' (LTXConditionPipeline draws its own noise "
+                "around the condition frames); use context_conditioning='last' or latents=None"
+            )
+        if self._conditioning_mode() is not None:
+            raise ValueError(
+                "context_conditioning='all' cannot be combined with injected adapter tokens (the condition "
+                "frames add tokens the injection hooks do not cover); use context_conditioning='last'"
+            )
+        if num_images > 1 and call["num_continuations"] > 1:
+            raise ValueError(
+                f"context_conditioning='all' with {num_images} context images generates one continuation per call "
+                f"(diffusers' LTXConditionPipeline does not batch keyframe conditions); got "
+                f"num_continuations={call['num_continuations']}: call once per continuation, or use 'last'"
+            )
+        if num_images >= call["num_frames"]:
+            raise ValueError(
+                f"context_conditioning='all': {num_images} context images need num_frames > {num_images}, "
+                f"got num_frames={call['num_frames']}"
+            )
 
     def estimate_memory(
         self, *, height: int, width: int, num_frames: int, num_continuations: int = 1, guidance_scale: float = 3.0
@@ -618,31 +751,42 @@ class ForesightPipeline(DiffusionPipeline):
         num_continuations: int,
         conditioning_frames: Any,
         conditioning_strength: Any,
+        context_conditioning: str,
         callback_on_step_end: Callable[..., dict] | None,
         callback_on_step_end_tensor_inputs: Sequence[str],
         output_type: str,
         **ltx_arguments: Any,
     ) -> torch.Tensor:
-        """LTX image-to-video through diffusers' own pipeline; ``(n, t, c, h, w)`` frames or packed latents.
+        """LTX through diffusers' own pipeline (``LTXImageToVideoPipeline``, or ``LTXConditionPipeline`` with
+        ``context_conditioning="all"``); ``(n, t, c, h, w)`` frames or latents.
 
         The inner pipeline gets a copy of the scheduler (its step state is per call) and the component
-        objects themselves.
+        objects themselves; the step callback receives this pipeline.
         """
-        ltx = LTXImageToVideoPipeline(
-            **{name: getattr(self, name) for name in _LTX_COMPONENTS}, scheduler=copy.deepcopy(self.scheduler)
-        )
+        components = {name: getattr(self, name) for name in _LTX_COMPONENTS}
+        ltx = inner_pipeline(context_conditioning, components, copy.deepcopy(self.scheduler))
+        self.call_state.inner = ltx
         ltx.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
         if self.text_encoder is not None:  # a fast tokenizer's padding/truncation settings are shared state
             ltx.encode_prompt = _locked(ltx.encode_prompt, _lock_for(self.text_encoder))
         requested = list(callback_on_step_end_tensor_inputs)
+        total = ltx_arguments["num_inference_steps"]
+
+        def after_step(step: int, latents: torch.Tensor) -> None:
+            _check_finite(latents, "video denoising", f"the latents after denoising step {step + 1} of {total}")
+            emit(Progress(step=step + 1, total=total))
+
+        generator_list = isinstance(ltx_arguments["generator"], list)
         call = dict(
-            image=context[-1],
+            image_arguments(context, context_conditioning, rows=num_continuations, generator_list=generator_list),
             num_videos_per_prompt=num_continuations,
             output_type="latent" if output_type == "latent" else "pt",
-            callback_on_step_end=_StepEnd(callback_on_step_end, requested, ltx_arguments["num_inference_steps"]),
+            callback_on_step_end=StepEnd(self, callback_on_step_end, requested, after_step),
             callback_on_step_end_tensor_inputs=list(dict.fromkeys(["latents", *requested])),
             **ltx_arguments,
         )
+        if call["latents"] is None:
+            del call["latents"]
         adapter_output = self._adapter_tokens(context) if self.adapter is not None else None
         call.update(self._prompt_arguments(prompt, negative_prompt, adapter_output))
         with self._adapter_injection(
@@ -746,24 +890,6 @@ def _locked(function: Callable, lock: threading.RLock) -> Callable:
     return call
 
 
-class _StepEnd:
-    """The step callback given to LTX: the user's callback (with the tensors it asked for), then a check
-    that the latents are finite, then a ``Progress`` event."""
-
-    def __init__(self, callback: Callable[..., dict] | None, requested: list[str], total: int):
-        self.callback, self.requested, self.total = callback, requested, total
-
-    def __call__(self, pipe, step: int, timestep, tensors: dict) -> dict:
-        returned = None
-        if self.callback is not None:
-            returned = self.callback(pipe, step, timestep, {name: tensors[name] for name in self.requested})
-        returned = returned if returned is not None else {}
-        latents = returned.get("latents", tensors["latents"])
-        _check_finite(latents, "video denoising", f"the latents after denoising step {step + 1} of {self.total}")
-        emit(Progress(step=step + 1, total=self.total))
-        return returned
-
-
 def _check_finite(values: torch.Tensor, stage: str, what: str) -> None:
     if not bool(torch.isfinite(values).all()):
         raise NonFiniteOutputError(
@@ -773,9 +899,20 @@ def _check_finite(values: torch.Tensor, stage: str, what: str) -> None:
         )
 
 
-def _check_components(components: dict[str, Any]) -> None:
-    """The constructor's checks: enough components to run, and each of a class the pipeline can use."""
+def _check_components(components: dict[str, Any], *, when: str = "") -> None:
+    """The constructor's checks, run again by ``check_inputs`` (``when`` prefixes the message): enough
+    components to run, and each of a class the pipeline can use."""
+    try:
+        _check_component_set(components)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{when}{error}") from None
+
+
+def _check_component_set(components: dict[str, Any]) -> None:
     get = components.get
+    missing = [name for name in ("transformer", "vae", "scheduler") if get(name) is None]
+    if missing:
+        raise ValueError(f"{', '.join(missing)}: required, got None")
     if get("text_encoder") is None and get("adapter") is None:
         raise ValueError(
             "ForesightPipeline needs prompt embeddings for LTX-Video: pass text_encoder (+ tokenizer), "
@@ -828,25 +965,6 @@ def _check_video_arguments(call: dict[str, Any], *, callback_tensor_inputs: Sequ
         raise ValueError(
             f"callback_on_step_end_tensor_inputs: expected names among {list(callback_tensor_inputs)}, got {inputs!r}"
         )
-
-
-def _noise_source(generator: Any, seed: Any) -> tuple[torch.Generator, int]:
-    """The generator the noise is drawn from and its seed (``seed`` random when both are ``None``)."""
-    if generator is None:
-        if seed is None:
-            seed = secrets.randbits(63)
-        elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
-            raise ValueError(f"seed: expected an int in [0, 2**64) or None, got {seed!r}")
-        seed = int(seed)
-        return torch.Generator().manual_seed(seed), seed
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(
-            "generator: expected one torch.Generator (it draws the noise of every continuation) or None, "
-            f"got {type(generator).__name__}"
-        )
-    if seed is not None:
-        raise ValueError(f"pass either generator or seed, not both (got seed={seed!r} and a generator)")
-    return generator, generator.initial_seed()
 
 
 def _ranked_output(

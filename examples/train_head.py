@@ -7,7 +7,7 @@ command again to resume an interrupted run), JSON-lines logs in ``OUTPUT/logs.js
 held-out loss and the copy baseline's every ``--eval-every`` steps, the trained head in
 ``OUTPUT/final/head``. Held-out clips are then scored against ``CopyLastFrame`` with a paired test.
 
-    python examples/train_head.py                          # 8x8 pixel patches, CPU, well under a minute
+    python examples/train_head.py                          # 8x8 pixel patches, CPU, under a minute
     python examples/train_head.py --encoder tiny-hybrid    # tiny DINOv2 + Qwen2.5-VL hybrid encoder (random weights)
     python examples/train_head.py --encoder hybrid \\
         --dino facebook/dinov2-large --vlm Qwen/Qwen2.5-VL-7B-Instruct --size 448 --steps 2000   # real checkpoints, GPU

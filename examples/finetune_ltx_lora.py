@@ -1,18 +1,23 @@
 """Fine-tune LTX-Video with a LoRA on a folder of action clips, then predict with it through ForesightPipeline.
 
+The run goes through the library's training loop (``foresight_models.training.train``): the same
+``task`` / ``data`` / ``optim`` sections as ``configs/examples/ltx_lora.yaml``, checkpoints and resume
+in ``OUTPUT/checkpoints`` (run the command again to continue an interrupted run), JSON-lines logs in
+``OUTPUT/logs.jsonl`` and the LoRA in ``OUTPUT/final``.
+
 Offline, on tiny random-weight components and synthetic clips written as a Something-Something v2
 folder (well under a minute on a CPU; the video is meaningless, every step is real)::
 
     python examples/finetune_ltx_lora.py --output /tmp/ltx-lora
 
 With real weights (LTX-Video in diffusers format, downloaded or in a local folder) on a real SSv2
-folder, on a GPU::
+folder, on a GPU (the loop uses it when there is one)::
 
     python examples/finetune_ltx_lora.py --ssv2 /data/ssv2 --model Lightricks/LTX-Video \\
         --vlm Qwen/Qwen2.5-VL-7B-Instruct --height 480 --width 704 --frames 97 --rank 64 --steps 2000 \\
-        --lr 1e-4 --gradient-checkpointing --device cuda --dtype bfloat16 --output runs/ltx-lora
+        --lr 1e-4 --gradient-checkpointing --dtype bfloat16 --output runs/ltx-lora
 
-Writes the LoRA to ``OUTPUT/lora`` (``pytorch_lora_weights.safetensors``, loadable with
+Writes the LoRA to ``OUTPUT/final`` (``pytorch_lora_weights.safetensors``, loadable with
 ``LTXImageToVideoPipeline.load_lora_weights``) and the predicted clip to ``OUTPUT/prediction.mp4``.
 """
 
@@ -22,17 +27,10 @@ import argparse
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
-from foresight_models import ForesightPipeline, SomethingSomethingV2, SyntheticMotion, testing
+from foresight_models import ForesightPipeline, SyntheticMotion, testing
 from foresight_models.data.video import write_video
-from foresight_models.training import build_ltx_task
-
-
-def clip_collate(items: list[dict]) -> dict:
-    """SSv2 items -> ``{"frames": uint8 (b, 1 + future, 3, h, w), "label": [str]}`` (the context frame first)."""
-    frames = torch.stack([torch.cat([item["context"], item["future"]]) for item in items])
-    return {"frames": frames, "label": [item["label"] for item in items]}
+from foresight_models.training import build_dataset, train
 
 
 def main() -> None:
@@ -51,7 +49,7 @@ def main() -> None:
     parser.add_argument("--gradient-checkpointing", action="store_true")
     parser.add_argument("--inference-steps", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--resume", default="auto", help="auto (continue a run in --output), never, or a checkpoint")
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     parser.add_argument("--output", type=Path, default=Path("outputs/finetune_ltx_lora"))
     args = parser.parse_args()
@@ -68,14 +66,15 @@ def main() -> None:
             num_clips=args.clips, frames=args.frames, size=(args.height, args.width), seed=args.seed
         )
         synthetic.write_ssv2(root, options={"deadline": "realtime", "cpu-used": "8"})
-    dataset = SomethingSomethingV2(
-        root, "train", context_frames=1, future_frames=args.frames - 1, size=(args.height, args.width), window="start"
-    )
-    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, collate_fn=clip_collate, drop_last=False)
+    data = {"kind": "ssv2", "root": str(root), "split": "train", "context_frames": 1,
+            "future_frames": args.frames - 1, "size": [args.height, args.width], "window": "start"}  # fmt: skip
 
-    # 2. the LoRA training task (prompts: T5 on each clip's label)
-    task = build_ltx_task(
-        {
+    # 2. LoRA training through the library's loop (prompts: T5 on each clip's label)
+    config = {
+        "seed": args.seed,
+        "output_dir": str(args.output),
+        "task": {
+            "name": "ltx",
             "model": args.model,
             "target": "lora",
             "prompt": "label",
@@ -83,25 +82,15 @@ def main() -> None:
             "gradient_checkpointing": args.gradient_checkpointing,
             "dtype": args.dtype,
             "seed": args.seed,
-        }
-    ).to(args.device)
-    optimizer = torch.optim.AdamW(list(task.trainable_parameters()), lr=args.lr)
-    task.train()
-    step = 0
-    while step < args.steps:
-        for batch in loader:
-            loss = task.loss(batch)["loss"]
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            step += 1
-            if step % 10 == 0 or step == 1:
-                print(f"step {step:4d}  loss {loss.item():.4f}")
-            if step == args.steps:
-                break
-    lora_dir = args.output / "lora"
-    task.save_pretrained(lora_dir)
-    print(f"LoRA written to {lora_dir}")
+        },
+        "data": data,
+        "optim": {"lr": args.lr, "max_steps": args.steps, "batch_size": args.batch_size, "scheduler": "constant"},
+        "checkpoint": {"every": max(1, args.steps // 2), "keep_last": 2},
+        "logging": {"every": 10, "progress_bar": False},
+    }
+    result = train(config, resume=args.resume)
+    lora_dir = result.final_dir
+    print(f"trained to step {result.step} (loss {result.last_metrics['loss']:.4f}); LoRA written to {lora_dir}")
 
     # 3. the stock LTX image-to-video pipeline with the LoRA, inside ForesightPipeline
     dtype = getattr(torch, args.dtype)
@@ -121,11 +110,11 @@ def main() -> None:
     else:
         vlm = {"vlm": None if args.vlm == "none" else args.vlm}
     pipe = ForesightPipeline.from_components(video_model=ltx, torch_dtype=dtype, **vlm)
-    pipe.to(args.device)
+    pipe.to("cuda" if torch.cuda.is_available() else "cpu")
     pipe.set_progress_bar_config(disable=True)
 
-    held_out = dataset[0]
-    image = held_out["context"][0]  # (3, h, w) uint8: the clip's first frame
+    held_out = build_dataset(data)[0]
+    image = held_out["frames"][0]  # (3, h, w) uint8: the clip's first frame
     output = pipe(
         image,
         prompt=held_out["label"],

@@ -3,18 +3,21 @@
 This is the bridging objective without LTX-Video (``AdapterTask``): the adapter's tokens should stand
 in for the prompt the video model was trained on. The frozen encoder's tokens and the label's T5
 embeddings are cached once (``cache_features``); a ``QueryAdapter`` with one query per prompt token
-then learns from the cache, and held-out clips are scored.
+then learns from the cache with the library's ``Trainer`` (checkpoints and resume in
+``OUTPUT/checkpoints``, logs with the held-out scores in ``OUTPUT/logs.jsonl``, the adapter in
+``OUTPUT/final/adapter``).
 
     python examples/train_adapter.py                                  # tiny hybrid encoder + tiny T5, CPU
     python examples/train_adapter.py --source patches                 # pixel patches instead of an encoder
     python examples/train_adapter.py --source hybrid --dino facebook/dinov2-large \\
         --vlm Qwen/Qwen2.5-VL-7B-Instruct --text-encoder Lightricks/LTX-Video --size 448 --max-length 128   # GPU
+
+The same run from a config file: ``foresight train --config configs/examples/adapter.yaml``.
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,21 +26,11 @@ from torch.utils.data import DataLoader
 
 from foresight_models.data import SyntheticMotion, collate_clips
 from foresight_models.models.adapters import QueryAdapter
+from foresight_models.training import Trainer
 from foresight_models.training.cache import CachedFeatures, cache_features
 from foresight_models.training.features import CombinedFeatures, HybridEncoderFeatures
 from foresight_models.training.specs import DTYPES, LoadOptions, encoder_spec, prompt_spec
 from foresight_models.training.tasks import AdapterTask
-
-
-def training_step(task, batch, optimizer, scheduler, *, max_grad_norm: float = 1.0) -> float:
-    """One optimisation step of ``task`` on ``batch``; returns the loss."""
-    loss = task.loss(batch)["loss"]
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(list(task.trainable_parameters()), max_grad_norm)
-    optimizer.step()
-    scheduler.step()
-    return loss.item()
 
 
 def source_section(args: argparse.Namespace) -> dict:
@@ -74,8 +67,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--cache", default=None, help="feature cache folder (default: a temporary one)")
-    parser.add_argument("--out", default=None, help="save the trained adapter here")
+    parser.add_argument("--eval-every", type=int, default=100, help="held-out evaluation cadence (steps)")
+    parser.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "fp16"])
+    parser.add_argument("--output-dir", type=Path, default=Path("runs/train_adapter"), help="the run folder")
+    parser.add_argument("--resume", default="auto", help="auto (continue a run in --output-dir), never, or a checkpoint")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -97,7 +92,7 @@ def main() -> None:
     task = AdapterTask(adapter, source=source, target=prompts, context_frames=args.context_frames).to(device)
 
     extractor = CombinedFeatures(source, prompts)  # one pass caches tokens and prompt embeddings
-    root = Path(args.cache or tempfile.mkdtemp(prefix="foresight-adapter-cache-"))
+    root = args.output_dir / "cache"  # finished shards are kept: a second run skips the encoders
     start = time.perf_counter()
     frames = args.context_frames
     splits = {
@@ -112,30 +107,30 @@ def main() -> None:
 
     def held_out_scores() -> dict[str, float]:
         task.eval()
-        scores = [task.evaluate(batch) for batch in DataLoader(test, batch_size=32, collate_fn=collate_clips)]
-        task.train()
+        device = next(task.adapter.parameters()).device
+        with torch.no_grad():
+            scores = [
+                task.evaluate({k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()})
+                for batch in DataLoader(test, batch_size=32, collate_fn=collate_clips)
+            ]
         return {key: sum(s[key] for s in scores) / len(scores) for key in scores[0]}
 
     before = held_out_scores()
-    optimizer = torch.optim.AdamW(task.trainable_parameters(), lr=args.lr)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.steps, pct_start=0.05)
-    generator = torch.Generator().manual_seed(args.seed)
-    loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, collate_fn=collate_clips, generator=generator)
-    step, start = 0, time.perf_counter()
-    while step < args.steps:
-        for batch in loader:
-            loss = training_step(task, batch, optimizer, scheduler)
-            step += 1
-            if step % 50 == 0 or step == args.steps:
-                print(f"step {step:5d}  loss {loss:.4f}  ({step / (time.perf_counter() - start):.1f} steps/s)")
-            if step == args.steps:
-                break
+    config = {
+        "seed": args.seed,
+        "output_dir": str(args.output_dir),
+        "optim": {"lr": args.lr, "warmup_steps": max(1, args.steps // 20), "max_steps": args.steps,
+                  "batch_size": args.batch_size, "mixed_precision": args.mixed_precision, "scheduler": "cosine"},
+        "eval": {"every": args.eval_every, "batch_size": 32},
+        "checkpoint": {"every": max(1, args.steps // 3), "keep_last": 2},
+        "logging": {"every": 50, "progress_bar": False},
+    }  # fmt: skip
+    result = Trainer(task, train, config, eval_dataset=test).train(resume=args.resume)
+    print(f"trained to step {result.step}; logs {result.output_dir / 'logs.jsonl'}, "
+          f"adapter {result.final_dir / 'adapter'}")  # fmt: skip
     after = held_out_scores()
     print(f"held-out loss {before['loss']:.4f} -> {after['loss']:.4f}; "
           f"pooled cosine to the prompt {before['pooled_cosine']:.3f} -> {after['pooled_cosine']:.3f}")  # fmt: skip
-    if args.out:
-        task.save_pretrained(args.out)
-        print(f"saved {args.out}/adapter")
 
 
 if __name__ == "__main__":

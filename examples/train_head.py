@@ -2,9 +2,12 @@
 
 The frozen encoder's per-frame tokens are cached once (``cache_features``), then a
 ``QueryPredictionHead`` learns to predict frame ``t`` from frames ``t - 3 .. t - 1`` (``HeadTask``)
-from the cache. Held-out clips are scored against ``CopyLastFrame`` with a paired test.
+from the cache with the library's ``Trainer``: checkpoints in ``OUTPUT/checkpoints`` (run the same
+command again to resume an interrupted run), JSON-lines logs in ``OUTPUT/logs.jsonl`` with the
+held-out loss and the copy baseline's every ``--eval-every`` steps, the trained head in
+``OUTPUT/final/head``. Held-out clips are then scored against ``CopyLastFrame`` with a paired test.
 
-    python examples/train_head.py                          # 8x8 pixel patches, CPU, well under a minute
+    python examples/train_head.py                          # 8x8 pixel patches, CPU, under a minute
     python examples/train_head.py --encoder tiny-hybrid    # tiny DINOv2 + Qwen2.5-VL hybrid encoder (random weights)
     python examples/train_head.py --encoder hybrid \\
         --dino facebook/dinov2-large --vlm Qwen/Qwen2.5-VL-7B-Instruct --size 448 --steps 2000   # real checkpoints, GPU
@@ -12,12 +15,12 @@ from the cache. Held-out clips are scored against ``CopyLastFrame`` with a paire
 With real checkpoints the head reads the hybrid encoder's fused tokens (an untrained fusion passes
 DINOv2's tokens through; pass ``--hybrid FOLDER`` for a trained one). The research found that on real
 video latents no head beat copying (cos 0.930 vs 0.975); this script is how to check that claim.
+The same run from a config file: ``foresight train --config configs/examples/head.yaml``.
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,21 +30,15 @@ from torch.utils.data import DataLoader
 from foresight_models.data import SyntheticMotion, collate_clips
 from foresight_models.evaluation import compare
 from foresight_models.models.heads import QueryPredictionHead
+from foresight_models.training import Trainer
 from foresight_models.training.cache import CachedFeatures, cache_features
 from foresight_models.training.features import HybridEncoderFeatures
 from foresight_models.training.specs import DTYPES, LoadOptions, encoder_spec
 from foresight_models.training.tasks import HeadTask
 
 
-def training_step(task, batch, optimizer, scheduler, *, max_grad_norm: float = 1.0) -> float:
-    """One optimisation step of ``task`` on ``batch``; returns the loss."""
-    loss = task.loss(batch)["loss"]
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(list(task.trainable_parameters()), max_grad_norm)
-    optimizer.step()
-    scheduler.step()
-    return loss.item()
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {key: value.to(device) if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
 
 
 def encoder_section(args: argparse.Namespace) -> dict:
@@ -71,8 +68,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--cache", default=None, help="feature cache folder (default: a temporary one)")
-    parser.add_argument("--out", default=None, help="save the trained head here")
+    parser.add_argument("--eval-every", type=int, default=100, help="held-out evaluation cadence (steps)")
+    parser.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "fp16"])
+    parser.add_argument("--output-dir", type=Path, default=Path("runs/train_head"), help="the run folder")
+    parser.add_argument("--resume", default="auto", help="auto (continue a run in --output-dir), never, or a checkpoint")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -96,7 +95,7 @@ def main() -> None:
     frames = args.context_frames + 1
     train_clips = SyntheticMotion(args.clips, frames=frames, size=args.size, seed=args.seed)
     held_out = SyntheticMotion(args.held_out, frames=frames, size=args.size, seed=args.seed + 1000, first_id=10**6)
-    root = Path(args.cache or tempfile.mkdtemp(prefix="foresight-head-cache-"))
+    root = args.output_dir / "cache"  # finished shards are kept: a second run skips the encoder
     start = time.perf_counter()
     for name, clips in (("train", train_clips), ("held_out", held_out)):
         cache_features(extractor, clips, root / name, batch_size=16, shard_size=128, progress=False)
@@ -104,25 +103,27 @@ def main() -> None:
     train = CachedFeatures(root / "train", encoder=extractor)
     test = CachedFeatures(root / "held_out", encoder=extractor)
 
-    optimizer = torch.optim.AdamW(task.trainable_parameters(), lr=args.lr)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.steps, pct_start=0.05)
-    generator = torch.Generator().manual_seed(args.seed)
-    loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, collate_fn=collate_clips, generator=generator)
-    step, start = 0, time.perf_counter()
-    task.train()
-    while step < args.steps:
-        for batch in loader:
-            loss = training_step(task, batch, optimizer, scheduler)
-            step += 1
-            if step % 50 == 0 or step == args.steps:
-                print(f"step {step:5d}  loss {loss:.5f}  ({step / (time.perf_counter() - start):.1f} steps/s)")
-            if step == args.steps:
-                break
+    config = {
+        "seed": args.seed,
+        "output_dir": str(args.output_dir),
+        "optim": {"lr": args.lr, "warmup_steps": max(1, args.steps // 20), "max_steps": args.steps,
+                  "batch_size": args.batch_size, "mixed_precision": args.mixed_precision, "scheduler": "cosine"},
+        "eval": {"every": args.eval_every, "batch_size": 32},
+        "checkpoint": {"every": max(1, args.steps // 3), "keep_last": 2},
+        "logging": {"every": 50, "progress_bar": False},
+    }  # fmt: skip
+    result = Trainer(task, train, config, eval_dataset=test).train(resume=args.resume)
+    metrics = "  ".join(f"{key} {value:.4g}" for key, value in sorted(result.last_metrics.items()))
+    print(f"trained to step {result.step}: {metrics}")
+    print(f"logs {result.output_dir / 'logs.jsonl'}, checkpoints {result.output_dir / 'checkpoints'}, "
+          f"head {result.final_dir / 'head'}")  # fmt: skip
 
     task.eval()
+    device = next(task.head.parameters()).device
     head_errors, copy_errors, scores = [], [], []
     with torch.no_grad():
         for batch in DataLoader(test, batch_size=32, collate_fn=collate_clips):
+            batch = to_device(batch, device)
             context, target = task.context_and_target(batch)
             head_errors.append((task.head(context) - target).float().pow(2).mean(dim=(1, 2)).cpu())
             copy_errors.append((context[:, -1] - target).float().pow(2).mean(dim=(1, 2)).cpu())
@@ -133,9 +134,6 @@ def main() -> None:
     cosine = sum(s["cosine"] for s in scores) / len(scores)
     copy_cosine = sum(s["copy_cosine"] for s in scores) / len(scores)
     print(f"held-out cosine: head {cosine:.4f}  copy {copy_cosine:.4f}")
-    if args.out:
-        task.save_pretrained(args.out)
-        print(f"saved {args.out}/head")
 
 
 if __name__ == "__main__":

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["check_bool", "check_choice", "check_int", "check_probability", "check_real", "check_size_pair"]
+__all__ = [
+    "check_bool",
+    "check_choice",
+    "check_int",
+    "check_keys",
+    "check_probability",
+    "check_real",
+    "check_size_pair",
+]
 
 
 def _type_name(value: Any) -> str:
@@ -104,6 +112,33 @@ def check_choice(value: Any, name: str, choices: Collection[Any]) -> Any:
         listed = ", ".join(repr(choice) for choice in choices)
         raise ValueError(f"{name}: expected one of {listed}, got {value!r}")
     return value
+
+
+def check_keys(
+    section: Any, name: str, allowed: Sequence[str], *, required: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Return a config section as a ``dict`` after checking it is a mapping with only ``allowed`` keys.
+
+    ``name`` is the section's place in the config (``"optim"``, ``"task.lora"``; ``""`` for the top
+    level); messages name the offending key as ``name.key``.
+
+    Raises:
+        TypeError: ``section`` is not a mapping.
+        ValueError: an unknown key (the message lists the allowed ones, in order) or a missing
+            ``required`` one.
+    """
+    if not isinstance(section, Mapping):
+        raise TypeError(f"{name or 'config'}: expected a mapping of keys to values, got {section!r} ({_type_name(section)})")
+    listed = ", ".join(map(str, allowed))
+    for key in section:
+        if key not in allowed:
+            where = f"{name}.{key}" if name else str(key)
+            raise ValueError(f"{where}: unknown key {key!r}; allowed keys: {listed}")
+    for key in required:
+        if key not in section:
+            where = f"{name}.{key}" if name else str(key)
+            raise ValueError(f"{where}: missing required key {key!r}")
+    return dict(section)
 
 
 def check_size_pair(value: Any, name: str, *, minimum: int = 1, plain: bool = False) -> tuple[int, int]:

@@ -47,6 +47,21 @@ EXAMPLE_RUNS: dict[str, tuple[list[str], list[str], list[str]]] = {
     "encode_images.py": ([], [], ["identical outputs True"]),
     "evaluate_copy_baseline.py": (["--out", "{out}"], ["report.json", "report.md", "horizons.png"], ["copy"]),
     "synthetic_dataset.py": ([], [], ["mean abs error after VP9"]),
+    "train_head.py": (
+        "--output-dir {out}/run --steps 30 --clips 32 --held-out 16 --eval-every 10".split(),
+        ["run/final/head/config.json", "run/logs.jsonl", "run/checkpoints/checkpoint-30/manifest.json"],
+        ["trained to step 30", "held-out MSE: head"],
+    ),
+    "train_adapter.py": (
+        "--output-dir {out}/run --steps 10 --clips 16 --held-out 8 --eval-every 5".split(),
+        ["run/final/adapter/config.json", "run/logs.jsonl"],
+        ["trained to step 10", "held-out loss"],
+    ),
+    "finetune_ltx_lora.py": (
+        "--output {out}/run --clips 4 --steps 4 --batch-size 2".split(),
+        ["run/final/pytorch_lora_weights.safetensors", "run/prediction.mp4", "run/logs.jsonl"],
+        ["trained to step 4", "prediction written to"],
+    ),
 }
 
 

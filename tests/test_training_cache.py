@@ -254,7 +254,7 @@ def test_cli_cache_from_a_config_file(tmp_path, capsys):
     config.write_text(json.dumps({"data": {"kind": "synthetic", "num_clips": 5}, "cache": {"encodr": {}}}))
     assert main(["cache", "--config", str(config), "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "unknown key(s) ['encodr']" in err
+    assert err.count("\n") == 1 and "cache.encodr: unknown key 'encodr'; allowed keys: out_dir, encoder" in err
     assert (
         main(
             [

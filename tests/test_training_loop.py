@@ -117,8 +117,8 @@ def test_trainer_checks_its_arguments(tmp_path):
         Trainer(frozen, tiny_dataset(), config)
     with pytest.raises(ValueError, match="optim.batch_size"):
         Trainer(NextFrameTask(), tiny_dataset(), tiny_config(tmp_path, optim={"batch_size": 0}))
-    with pytest.raises(ValueError, match="num_samples: 16 samples do not fill one optimizer step"):
-        Trainer(NextFrameTask(), tiny_dataset(), tiny_config(tmp_path, optim={"batch_size": 32})).train()
+    with pytest.raises(ValueError, match="train_dataset: 16 samples do not fill one optimizer step of optim.batch_size 32"):
+        Trainer(NextFrameTask(), tiny_dataset(), tiny_config(tmp_path, optim={"batch_size": 32}))  # before training
     if importlib.util.find_spec("wandb") is None:  # asked for but not installed: refused before any work
         with pytest.raises(ValueError, match="logging.wandb: wandb is not installed"):
             Trainer(NextFrameTask(), tiny_dataset(), tiny_config(tmp_path, logging={"wandb": True}))

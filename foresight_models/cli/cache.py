@@ -7,7 +7,8 @@ Examples::
         --encoder '{"kind": "t5", "text_encoder": "tiny", "max_length": 16}' --out cache/prompts
     accelerate launch --num_processes 2 -m foresight_models.cli cache --config cfg.yaml   # shards split by process
 
-The config file (YAML or JSON) holds a ``data`` section and a ``cache`` section
+The config file (YAML or JSON) holds a ``data`` section (as in a run config:
+:func:`foresight_models.training.build_dataset`) and a ``cache`` section
 (``{out_dir, encoder, batch_size, shard_size, dtype, fingerprint, metadata, local_files_only, num_workers}``;
 ``encoder`` is one encoder section or a list of them, cached in one pass). A training config works
 too: without ``cache.encoder`` the ``task`` section's ``encoder`` (or ``source``) and its prompt
@@ -18,15 +19,13 @@ too: without ``cache.encoder`` the ``task`` section's ``encoder`` (or ``source``
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DATA_KINDS", "add_arguments", "build_cache_dataset", "run"]
+__all__ = ["add_arguments", "run"]
 
-DATA_KINDS = ("synthetic", "ssv2")
 _CACHE_KEYS = (
     "out_dir",
     "encoder",
@@ -70,22 +69,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-def _read_config(path: str) -> dict[str, Any]:
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"--config: no such file {path!r}")
-    text = file.read_text()
-    if file.suffix.lower() == ".json":
-        data = json.loads(text)
-    else:
-        import yaml
-
-        data = yaml.safe_load(text)
-    if not isinstance(data, dict):
-        raise ValueError(f"--config: {path!r} must hold a mapping of sections, got {type(data).__name__}")
-    return data
-
-
 def _json_option(value: str, name: str) -> Any:
     try:
         return json.loads(value)
@@ -93,29 +76,13 @@ def _json_option(value: str, name: str) -> Any:
         raise ValueError(f"{name}: not valid JSON ({error.msg}): {value!r}") from None
 
 
-def build_cache_dataset(section: Any):
-    """The dataset of a ``data`` section: ``{"kind": "synthetic", **SyntheticMotion arguments}`` or
-    ``{"kind": "ssv2", "root": folder, **SomethingSomethingV2 arguments}``."""
-    from ..data import SomethingSomethingV2, SyntheticMotion
-    from ..training.specs import check_keys
-
-    if not isinstance(section, dict) or "kind" not in section:
-        raise ValueError(f"data: expected a mapping with 'kind' (one of {list(DATA_KINDS)}), got {section!r}")
-    cls = {"synthetic": SyntheticMotion, "ssv2": SomethingSomethingV2}.get(section["kind"])
-    if cls is None:
-        raise ValueError(f"data.kind: expected one of {list(DATA_KINDS)}, got {section['kind']!r}")
-    allowed = ["kind", *(p for p in inspect.signature(cls.__init__).parameters if p != "self")]
-    kwargs = check_keys(section, "data", allowed=allowed)
-    kwargs.pop("kind")
-    if cls is SomethingSomethingV2 and not Path(str(kwargs.get("root", ""))).is_dir():
-        raise FileNotFoundError(f"data.root: no such folder {kwargs.get('root')!r}")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
-
-
 def _run(args: argparse.Namespace) -> int:
-    from ..training.specs import LoadOptions, check_keys, encoder_spec
+    from .._validation import check_keys
+    from ..training.config import read_config_file
+    from ..training.datasets import build_dataset
+    from ..training.specs import LoadOptions, encoder_spec
 
-    config = _read_config(args.config) if args.config else {}
+    config = read_config_file(args.config) if args.config else {}
     check_keys(config, "config", allowed=["data", "cache", *_TRAINING_KEYS])
     cache = check_keys(config.get("cache") or {}, "cache", allowed=_CACHE_KEYS)
     data = _json_option(args.data, "--data") if args.data else config.get("data")
@@ -143,7 +110,7 @@ def _run(args: argparse.Namespace) -> int:
     specs = encoder if isinstance(encoder, list) else [encoder]
     where = ["encoder"] if len(specs) == 1 else [f"encoder[{i}]" for i in range(len(specs))]
     builders = [encoder_spec(spec, name, options) for spec, name in zip(specs, where)]  # validate before loading
-    dataset = build_cache_dataset(data)
+    dataset = build_dataset(data, "data")
     extractors = [build() for build in builders]
 
     from ..training.cache import cache_features

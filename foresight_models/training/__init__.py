@@ -6,6 +6,8 @@
 - :mod:`.features` and :mod:`.cache`: frozen feature extractors, run once over a dataset into shards.
 - :mod:`.trainer`, :mod:`.config`, :mod:`.datasets`, :mod:`.sampler`: the loop and its run config.
 - :mod:`.checkpoint`: atomic, verified checkpoints and exact resume.
+
+The guide, from tasks to several GPUs and LTX-Video: ``docs/training.md``.
 """
 
 from __future__ import annotations

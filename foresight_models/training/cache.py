@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from .._validation import check_bool, check_int
 from .features import encoder_fingerprint
+from .specs import DTYPES
 
 __all__ = [
     "CACHE_FORMAT",
@@ -50,12 +51,8 @@ __all__ = [
 CACHE_FORMAT = "foresight_models.feature_cache/1"
 INDEX_FILE = "index.json"
 PLAN_FILE = "plan.json"
-_DTYPES = {
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "float64": torch.float64,
-}
+# what features may be stored as: the config dtypes, and float64
+_DTYPES = {**DTYPES, "float64": torch.float64}
 
 
 class CacheFingerprintError(ValueError):

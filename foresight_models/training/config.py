@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._validation import check_bool, check_choice, check_int, check_real
+from .._validation import check_bool, check_choice, check_int, check_keys, check_real
 from .datasets import check_data_section
 
 __all__ = [
@@ -155,13 +155,6 @@ class RunConfig:
 _TOP_LEVEL = ("seed", "output_dir", "task", "data", "eval", "optim", "checkpoint", "logging", "early_stopping")
 
 
-def _check_keys(section: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> None:
-    for key in section:
-        if key not in allowed:
-            where = f"{name}.{key}" if name else str(key)
-            raise ValueError(f"{where}: unknown key {key!r}; allowed keys: {', '.join(allowed)}")
-
-
 def _section(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     value = config.get(name)
     if value is None:
@@ -177,7 +170,7 @@ def _optional_int(value: Any, name: str, minimum: int) -> int | None:
 
 def _optim(section: dict[str, Any]) -> OptimConfig:
     allowed = tuple(f.name for f in dataclasses.fields(OptimConfig))
-    _check_keys(section, "optim", allowed)
+    check_keys(section, "optim", allowed)
     values = {**dataclasses.asdict(OptimConfig()), **section}
     betas = values["betas"]
     if not isinstance(betas, (list, tuple)) or len(betas) != 2:
@@ -229,7 +222,7 @@ def _eval(section: dict[str, Any]) -> EvalConfig | None:
 
 
 def _checkpoint(section: dict[str, Any]) -> CheckpointConfig:
-    _check_keys(section, "checkpoint", tuple(f.name for f in dataclasses.fields(CheckpointConfig)))
+    check_keys(section, "checkpoint", tuple(f.name for f in dataclasses.fields(CheckpointConfig)))
     values = {**dataclasses.asdict(CheckpointConfig()), **section}
     return CheckpointConfig(
         every=check_int(values["every"], "checkpoint.every", minimum=1),
@@ -238,7 +231,7 @@ def _checkpoint(section: dict[str, Any]) -> CheckpointConfig:
 
 
 def _logging(section: dict[str, Any]) -> LoggingConfig:
-    _check_keys(section, "logging", tuple(f.name for f in dataclasses.fields(LoggingConfig)))
+    check_keys(section, "logging", tuple(f.name for f in dataclasses.fields(LoggingConfig)))
     values = {**dataclasses.asdict(LoggingConfig()), **section}
     return LoggingConfig(
         every=check_int(values["every"], "logging.every", minimum=1),
@@ -249,7 +242,7 @@ def _logging(section: dict[str, Any]) -> LoggingConfig:
 
 
 def _early_stopping(section: dict[str, Any], has_eval: bool) -> EarlyStoppingConfig:
-    _check_keys(section, "early_stopping", tuple(f.name for f in dataclasses.fields(EarlyStoppingConfig)))
+    check_keys(section, "early_stopping", tuple(f.name for f in dataclasses.fields(EarlyStoppingConfig)))
     values = {**dataclasses.asdict(EarlyStoppingConfig()), **section}
     metric = values["metric"]
     if not isinstance(metric, str) or not metric:
@@ -349,7 +342,7 @@ def load_config(
         raise TypeError(f"source: expected a config file path, a mapping or a RunConfig, got {type(source).__name__}")
     if overrides is not None:
         raw = _merge(raw, overrides)
-    _check_keys(raw, "", _TOP_LEVEL)
+    check_keys(raw, "", _TOP_LEVEL)
     output_dir = raw.get("output_dir")
     if output_dir is None:
         raise ValueError("output_dir: missing; the config must name the run folder (output_dir: runs/<name>)")

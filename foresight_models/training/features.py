@@ -270,10 +270,15 @@ class VLMHiddenStates:
 class LTXVAELatents:
     """LTX-Video VAE latents of each clip: ``batch["frames"] (b, t, 3, h, w)`` -> ``{"latents": (b, c, f, h', w')}``.
 
-    Frames are scaled to ``[-1, 1]`` as the LTX pipelines do, encoded with the VAE's posterior mode
-    (deterministic, so cached and live latents agree) and normalised with the VAE's
-    ``latents_mean`` / ``latents_std`` and ``scaling_factor`` (diffusers' ``_normalize_latents``).
-    Latents stay unpacked ``(c, f, h', w')``; ``t`` should be ``8k + 1`` frames.
+    The latents are *normalised*, in the space the transformer denoises: frames scaled to ``[-1, 1]``
+    and encoded to the posterior mode (deterministic, so cached and live latents agree) by
+    :func:`~foresight_models.training.flow_matching.encode_ltx_video`, then normalised with the VAE's
+    ``latents_mean`` / ``latents_std`` and ``scaling_factor`` by
+    :func:`~foresight_models.training.flow_matching.normalize_ltx_latents` (diffusers'
+    ``_normalize_latents``). This is the convention of every ``"latents"`` batch entry:
+    :class:`~foresight_models.training.ltx.LTXFlowMatchingTask` uses cached latents as they are, so
+    training from a latent cache needs no VAE. Latents stay unpacked ``(c, f, h', w')``; ``t`` must be
+    ``8k + 1`` frames (``4k + 1`` for the tiny VAE) and ``h, w`` multiples of the VAE's spatial ratio.
 
     Args:
         vae: ``diffusers.AutoencoderKLLTXVideo``.
@@ -284,13 +289,9 @@ class LTXVAELatents:
 
     @torch.no_grad()
     def __call__(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        param = next(self.vae.parameters())
-        video = frames_to_float(batch["frames"]).to(param.device, param.dtype) * 2.0 - 1.0
-        video = rearrange(video, "b t c h w -> b c t h w")
-        latents = self.vae.encode(video).latent_dist.mode()
-        mean = self.vae.latents_mean.view(1, -1, 1, 1, 1).to(latents)
-        std = self.vae.latents_std.view(1, -1, 1, 1, 1).to(latents)
-        return {"latents": (latents - mean) * self.vae.config.scaling_factor / std}
+        from .flow_matching import encode_ltx_video, normalize_ltx_latents
+
+        return {"latents": normalize_ltx_latents(encode_ltx_video(self.vae, batch["frames"]), self.vae)}
 
     def fingerprint_config(self) -> dict[str, Any]:
         return {"class": "LTXVAELatents", "vae": model_config(self.vae)}

@@ -102,7 +102,7 @@ def check_ltx_video_size(
 
 
 def encode_ltx_video(vae: AutoencoderKLLTXVideo, frames: torch.Tensor, *, sample: bool = False) -> torch.Tensor:
-    """Encode uint8 clips with the LTX VAE (not normalised: what a latent cache stores).
+    """Encode uint8 clips with the LTX VAE (raw latents; :func:`normalize_ltx_latents` gives what a latent cache stores).
 
     Args:
         vae: a diffusers ``AutoencoderKLLTXVideo``.
@@ -122,7 +122,9 @@ def encode_ltx_video(vae: AutoencoderKLLTXVideo, frames: torch.Tensor, *, sample
     check_ltx_video_size(
         t, h, w, temporal_ratio=vae.temporal_compression_ratio, spatial_ratio=vae.spatial_compression_ratio
     )
-    video = (frames.to(vae.device).float() / 127.5 - 1.0).to(vae.dtype).permute(0, 2, 1, 3, 4)
+    from .features import frames_to_float
+
+    video = (frames_to_float(frames.to(vae.device)) * 2.0 - 1.0).to(vae.dtype).permute(0, 2, 1, 3, 4)
     distribution = vae.encode(video).latent_dist
     return distribution.sample() if sample else distribution.mode()
 
@@ -256,7 +258,7 @@ def ltx_i2v_flow_matching_loss(
     Args:
         transformer: a diffusers ``LTXVideoTransformer3DModel`` (possibly with a LoRA or conditioning hooks).
         latents: ``(b, c, f, h, w)`` VAE latents of the clips (latent frame 0 is the conditioning image).
-            Raw (as the VAE / a latent cache gives them) with ``normalize=True``, else already normalised.
+            Raw (as the VAE gives them) with ``normalize=True``, else already normalised (as a latent cache holds them).
         prompt_embeds: ``(b, l, caption_channels)`` T5 embeddings; ``None`` gives every sample one zero
             token (no prompt).
         prompt_attention_mask: ``(b, l)`` 1 = real token; ``None`` = all real.

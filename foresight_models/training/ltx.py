@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from .._validation import check_bool, check_choice, check_int, check_real
+from .._validation import check_bool, check_choice, check_int, check_keys, check_real
 from .flow_matching import (
     SIGMA_SAMPLINGS,
     encode_ltx_video,
     ltx_i2v_flow_matching_loss,
     normalize_ltx_latents,
 )
+from .specs import DTYPES
 from .task import TrainingTask
 
 if TYPE_CHECKING:
@@ -122,9 +123,10 @@ class LTXLoRALayers(nn.Module):
 class LTXFlowMatchingTask(TrainingTask):
     """Image-to-video flow matching on LTX-Video; trains an adapter, a LoRA, both, or the whole transformer.
 
-    Batches (collated dicts) carry the clip as ``"latents"`` (raw VAE latents ``(b, c, f, h, w)``, e.g.
-    from a feature cache) or ``"frames"`` (uint8 ``(b, t, 3, h, w)`` with ``t = 8k + 1`` frames for
-    LTX-Video's VAE, encoded here to the posterior mode); ``"latents"`` wins when both are present. The
+    Batches (collated dicts) carry the clip as ``"latents"`` (VAE latents ``(b, c, f, h, w)`` already
+    normalised, as :class:`~foresight_models.training.features.LTXVAELatents` writes them to a feature
+    cache; used as they are) or ``"frames"`` (uint8 ``(b, t, 3, h, w)`` with ``t = 8k + 1`` frames for
+    LTX-Video's VAE, encoded here to the posterior mode and normalised); ``"latents"`` wins when both are present. The
     prompt comes from ``"prompt_embeds"`` ``(b, l, caption_channels)`` + ``"prompt_attention_mask"``
     ``(b, l)`` (``prompt="cached"``), from T5 on ``"label"`` (list of str, ``prompt="label"``) or is
     absent (``prompt="none"``: one zero token). Adapter targets read ``"tokens"`` (encoder tokens
@@ -358,16 +360,13 @@ class LTXFlowMatchingTask(TrainingTask):
                 raise ValueError(
                     f"batch['latents']: expected a tensor (b, c, f, h, w), got {getattr(latents, 'shape', type(latents).__name__)}"
                 )
-            latents = latents.to(device)
-        elif "frames" in batch:
-            if self.vae is None:
-                raise ValueError("batch['frames'] needs the task's vae to encode them; this task has none")
-            with torch.no_grad():
-                latents = encode_ltx_video(self.vae, batch["frames"].to(device))
-        else:
+            return latents.to(device).float()
+        if "frames" not in batch:
             raise ValueError(f"batch: expected a 'latents' or a 'frames' entry, got keys {sorted(batch)}")
         if self.vae is None:
-            return latents.float()
+            raise ValueError("batch['frames'] needs the task's vae to encode them; this task has none")
+        with torch.no_grad():
+            latents = encode_ltx_video(self.vae, batch["frames"].to(device))
         return normalize_ltx_latents(latents.float(), self.vae)
 
     def prompt_embeddings(
@@ -492,15 +491,6 @@ _SUBSECTION_KEYS = {
     "sigma": ("sampling", "logit_mean", "logit_std"),
     "tiny": ("num_layers",),
 }
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def _check_keys(section: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
-    if not isinstance(section, Mapping):
-        raise TypeError(f"{where}: expected a mapping, got {type(section).__name__}")
-    unknown = [key for key in section if key not in allowed]
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}")
 
 
 def _adapter_classes() -> dict[str, type]:
@@ -566,10 +556,10 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
         ValueError / TypeError: an unknown key, a value out of range, a LoRA target that matches no
             module, or a checkpoint that cannot be found (the message names it).
     """
-    _check_keys(section, tuple(_SECTION_KEYS), "task")
+    check_keys(section, "task", tuple(_SECTION_KEYS))
     for key, allowed in _SUBSECTION_KEYS.items():
         if key in section:
-            _check_keys(section[key], allowed, f"task.{key}")
+            check_keys(section[key], f"task.{key}", allowed)
     if "adapter" in section and not isinstance(section["adapter"], Mapping):
         raise TypeError(f"task.adapter: expected a mapping, got {type(section['adapter']).__name__}")
     if section.get("name", "ltx") != "ltx":
@@ -594,7 +584,7 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
     conditioning = dict(section.get("conditioning", {}))
     sigma = dict(section.get("sigma", {}))
     seed = check_int(section.get("seed", 0), "task.seed", minimum=0)
-    dtype_name = check_choice(section.get("dtype", "float32"), "task.dtype", tuple(_DTYPES))
+    dtype_name = check_choice(section.get("dtype", "float32"), "task.dtype", tuple(DTYPES))
     local_files_only = check_bool(section.get("local_files_only", False), "task.local_files_only")
     gradient_checkpointing = check_bool(section.get("gradient_checkpointing", False), "task.gradient_checkpointing")
     check_choice(sigma.get("sampling", "logit_normal"), "task.sigma.sampling", SIGMA_SAMPLINGS)
@@ -622,7 +612,7 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
             for name in inspect.signature(_adapter_classes()[kind].__init__).parameters
             if name not in ("self", "d_in")
         ]
-        _check_keys(options, allowed, "task.adapter")
+        check_keys(options, "task.adapter", allowed)
         if options.get("input", "tokens") == "tokens" and "d_in" not in options:
             raise ValueError("task.adapter.d_in: required with input='tokens' (the width of batch['tokens'])")
 
@@ -630,7 +620,7 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
         model,
         seed=seed,
         text=prompt == "label",
-        dtype=_DTYPES[dtype_name],
+        dtype=DTYPES[dtype_name],
         local_files_only=local_files_only,
         num_layers=section.get("tiny", {}).get("num_layers", 2),
     )

@@ -11,14 +11,14 @@ checkpoints) only when called. Upstream models are named ``"tiny"`` (the offline
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from .._validation import check_bool, check_choice, check_int
+from .._validation import check_bool, check_choice, check_int, check_keys
 from .features import (
     HybridEncoderFeatures,
     LTXVAELatents,
@@ -31,7 +31,6 @@ __all__ = [
     "DTYPES",
     "ENCODER_KINDS",
     "LoadOptions",
-    "check_keys",
     "check_name",
     "encoder_spec",
     "hybrid_encoder_spec",
@@ -46,24 +45,6 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 ENCODER_KINDS = ("patches", "hybrid", "vlm", "ltx_vae", "t5")
 # HybridEncoder arguments that make the tiny DINOv2 + tiny Qwen2.5-VL pair work (56 px, width 32).
 TINY_HYBRID = {"dino_image_size": 56, "qwen_image_size": 56, "dim": 32, "depth": 1, "heads": 4, "dim_head": 8}
-
-
-def check_keys(section: Any, where: str, *, allowed: Sequence[str], required: Sequence[str] = ()) -> dict[str, Any]:
-    """``section`` as a dict after checking it is a mapping with only ``allowed`` keys and every ``required`` one.
-
-    Raises:
-        TypeError: ``section`` is not a mapping.
-        ValueError: an unknown key (naming it and the allowed ones) or a missing required key.
-    """
-    if not isinstance(section, Mapping):
-        raise TypeError(f"{where}: expected a mapping, got {type(section).__name__}")
-    unknown = sorted(set(section) - set(allowed))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed keys are {sorted(allowed)}")
-    missing = [key for key in required if key not in section]
-    if missing:
-        raise ValueError(f"{where}: missing required key(s) {missing}")
-    return dict(section)
 
 
 @dataclass(frozen=True)
@@ -122,7 +103,7 @@ def hybrid_encoder_spec(spec: Any, where: str, options: LoadOptions) -> Callable
     from ..models.fusion import HybridEncoder
 
     arguments = [p for p in inspect.signature(HybridEncoder.__init__).parameters if p not in ("self", "dino", "vlm")]
-    spec = check_keys(spec, where, allowed=["kind", "outputs", "path", "dino", "vlm", *arguments])
+    spec = check_keys(spec, where, ["kind", "outputs", "path", "dino", "vlm", *arguments])
     spec.pop("kind", None)
     spec.pop("outputs", None)
     if "path" in spec:
@@ -165,7 +146,7 @@ def prompt_spec(spec: Any, where: str, options: LoadOptions) -> Callable[[], Pro
     if spec is None:
         return lambda: None
     allowed = ["kind", "text_encoder", "tokenizer", "subfolder", "tokenizer_subfolder", "max_length", "key"]
-    spec = check_keys(spec, where, allowed=allowed, required=["text_encoder"])
+    spec = check_keys(spec, where, allowed, required=["text_encoder"])
     encoder_name = check_name(spec["text_encoder"], f"{where}.text_encoder")
     tokenizer_name = check_name(spec.get("tokenizer", encoder_name), f"{where}.tokenizer")
     subfolders = {"model": spec.get("subfolder"), "tokenizer": spec.get("tokenizer_subfolder")}
@@ -220,7 +201,7 @@ def encoder_spec(spec: Any, where: str, options: LoadOptions) -> Callable[[], An
         raise TypeError(f"{where}: expected null or a mapping with 'kind' (one of {list(ENCODER_KINDS)}), got {spec!r}")
     kind = check_choice(spec["kind"], f"{where}.kind", ENCODER_KINDS)
     if kind == "patches":
-        spec = check_keys(spec, where, allowed=["kind", "patch_size", "size"])
+        spec = check_keys(spec, where, ["kind", "patch_size", "size"])
         tokenizer = PatchTokenizer(patch_size=spec.get("patch_size", 8), size=spec.get("size"))
         return lambda: tokenizer
     if kind == "hybrid":
@@ -234,7 +215,7 @@ def encoder_spec(spec: Any, where: str, options: LoadOptions) -> Callable[[], An
     if kind == "t5":
         return prompt_spec(spec, where, options)
     if kind == "ltx_vae":
-        spec = check_keys(spec, where, allowed=["kind", "model", "subfolder"], required=["model"])
+        spec = check_keys(spec, where, ["kind", "model", "subfolder"], required=["model"])
         model = check_name(spec["model"], f"{where}.model")
         subfolder = spec.get("subfolder", "vae")
 
@@ -251,7 +232,7 @@ def encoder_spec(spec: Any, where: str, options: LoadOptions) -> Callable[[], An
             return LTXVAELatents(vae)
 
         return build_vae
-    spec = check_keys(spec, where, allowed=["kind", "model", "processor", "layer", "prompt"], required=["model"])
+    spec = check_keys(spec, where, ["kind", "model", "processor", "layer", "prompt"], required=["model"])
     model = check_name(spec["model"], f"{where}.model")
     processor = check_name(spec.get("processor", model), f"{where}.processor")
     extra = {k: spec[k] for k in ("layer", "prompt") if k in spec}

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from .._validation import check_choice, check_int, check_real
+from .._validation import check_choice, check_int, check_keys, check_real
 from .features import (
     HybridEncoderFeatures,
     PatchTokenizer,
@@ -48,7 +48,6 @@ from .features import (
 )
 from .specs import (
     LoadOptions,
-    check_keys,
     check_name,
     encoder_spec,
     hybrid_encoder_spec,

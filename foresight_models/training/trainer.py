@@ -42,6 +42,8 @@ LOG_FILE = "logs.jsonl"
 CHECKPOINT_DIR = "checkpoints"
 FINAL_DIR = "final"
 CONFIG_FILE = "config.json"
+#: accelerate distributed types that shard parameters; the loop refuses them (see docs/training.md).
+SHARDED_TYPES = ("FSDP", "DEEPSPEED", "MEGATRON_LM")
 
 EvalFn = Callable[[TrainingTask, Mapping[str, Any]], Mapping[str, float]]
 
@@ -166,6 +168,13 @@ class Trainer:
         self.config = config if isinstance(config, RunConfig) else load_config(config)
         if len(train_dataset) == 0:
             raise ValueError("train_dataset: the dataset is empty")
+        per_step = self.config.optim.batch_size * self.config.optim.gradient_accumulation_steps
+        if len(train_dataset) < per_step:
+            raise ValueError(
+                f"train_dataset: {len(train_dataset)} samples do not fill one optimizer step of optim.batch_size "
+                f"{self.config.optim.batch_size} x optim.gradient_accumulation_steps "
+                f"{self.config.optim.gradient_accumulation_steps} = {per_step} samples"
+            )
         if not any(True for _ in task.trainable_parameters()):
             raise ValueError(f"task: {type(task).__name__}.trainable_parameters() yields no parameters to train")
         if eval_dataset is None and self.config.eval is not None and self.config.eval.data is not None:
@@ -236,10 +245,15 @@ class Trainer:
             project_dir=str(self.output_dir) if self._trackers else None,
         )
         main = accelerator.is_main_process
-        if accelerator.distributed_type.value in ("FSDP", "DEEPSPEED", "MEGATRON_LM"):
+        if accelerator.distributed_type.value in SHARDED_TYPES:
             raise NotImplementedError(
-                f"{accelerator.distributed_type.value} is not supported yet: checkpoints and the final export read "
-                "whole (unsharded) modules; launch with DDP (accelerate launch --multi_gpu) instead"
+                f"accelerate is configured for {accelerator.distributed_type.value}, which this loop does not run: "
+                "its checkpoints, EMA, gradient clipping and final export read and write whole (unsharded) "
+                "modules on the main process, and sharded training is untested (accelerate enables FSDP only on "
+                "GPUs and other accelerators, never on CPU). Launch with DDP instead "
+                "(accelerate launch --multi_gpu --num_processes N -m foresight_models.cli train --config ...), "
+                "which holds the 1B head + decoder on one 80 GB GPU; docs/training.md ('Sharded training') says "
+                "what FSDP support needs"
             )
         set_seed(cfg.seed, device_specific=True)
 

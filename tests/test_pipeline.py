@@ -470,8 +470,7 @@ def test_cuda_cpu_offload_matches_the_pipeline_on_the_gpu(scene):
         ({"output_type": "gif"}, "output_type.*'gif'"),
         ({"question": "  "}, "question"),
         ({"seed": 1, "generator": torch.Generator()}, "generator or seed"),
-        ({"seed": -1}, r"seed.*\[0, 2\*\*64\).*-1"),
-        ({"seed": 1.5}, "seed.*1.5"),
+        ({"seed": -1}, r"seed: expected an int in \[0, 18446744073709551615\], got -1"),
         ({"guidance_scale": float("nan")}, "guidance_scale.*nan"),
         ({"frame_rate": 0}, "frame_rate.*0"),
         ({"output_type": "latent", "rate": True}, "rate=True.*latent"),
@@ -491,6 +490,7 @@ def test_invalid_arguments_raise_clear_errors(pipe, scene, change, match):
     ("change", "match"),
     [
         ({"rate": "no"}, "rate.*'no'"),
+        ({"seed": 1.5}, "seed: expected an int, got 1.5"),
         ({"generator": [1]}, "generator.*list.*int"),
         ({"negative_prompt": ["blur"]}, "negative_prompt.*list"),
         ({"prompt": 3}, "prompt.*int"),

@@ -586,8 +586,8 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
             raise ValueError(
                 f"negative_prompt: needs a text_encoder to encode it, and this pipeline has none; got {negative_prompt!r}"
             )
-        if rate is not None and not isinstance(rate, bool):
-            raise TypeError(f"rate: expected True, False or None, got {rate!r}")
+        if rate is not None:
+            check_bool(rate, "rate")
         if rate and self.vlm is None:
             raise ValueError("rate=True needs a vlm to act as critic, and this pipeline has none")
         if rate and call["output_type"] == "latent":
@@ -944,12 +944,10 @@ def _check_component_set(components: dict[str, Any]) -> None:
 
 def _check_video_arguments(call: dict[str, Any], *, callback_tensor_inputs: Sequence[str]) -> None:
     for name in ("height", "width"):
-        value = call[name]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 32 or value % 32:
-            raise ValueError(f"{name}: LTX-Video needs a positive multiple of 32, got {value!r}")
-    num_frames = call["num_frames"]
-    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1 or num_frames % 8 != 1:
-        raise ValueError(f"num_frames: LTX-Video needs 8k + 1 frames (9, 17, ..., 121, ...), got {num_frames!r}")
+        if check_int(call[name], name, minimum=32) % 32:
+            raise ValueError(f"{name}: LTX-Video needs a positive multiple of 32, got {call[name]!r}")
+    if check_int(call["num_frames"], "num_frames") % 8 != 1:
+        raise ValueError(f"num_frames: LTX-Video needs 8k + 1 frames (9, 17, ..., 121, ...), got {call['num_frames']!r}")
     for name in ("num_continuations", "num_inference_steps", "max_sequence_length"):
         check_int(call[name], name)
     check_choice(call["output_type"], "output_type", _OUTPUT_TYPES)

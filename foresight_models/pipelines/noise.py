@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-import numpy as np
 import torch
+
+from .._validation import check_int
 
 __all__ = ["check_latents", "noise_source", "packed_latent_shape"]
 
@@ -27,9 +28,8 @@ def noise_source(generator: Any, seed: Any, *, num_continuations: int) -> tuple[
     if generator is None:
         if seed is None:
             seed = secrets.randbits(63)
-        elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
-            raise ValueError(f"seed: expected an int in [0, 2**64) or None, got {seed!r}")
-        seed = int(seed)
+        else:
+            seed = check_int(seed, "seed", minimum=0, maximum=2**64 - 1)
         return torch.Generator().manual_seed(seed), seed
     if seed is not None:
         raise ValueError(f"pass either generator or seed, not both (got seed={seed!r} and a generator)")

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -495,8 +494,7 @@ class CachedFeatures(Dataset):
         return handle
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
-            raise TypeError(f"index: expected an int, got {type(index).__name__}")
+        check_int(index, "index", minimum=None)
         if not -len(self) <= index < len(self):
             raise IndexError(f"index: {index} is out of range for {len(self)} cached samples")
         sample = self.index["samples"][int(index)]

@@ -230,8 +230,7 @@ class VLMHiddenStates:
     """
 
     def __init__(self, vlm: nn.Module, processor: Any, *, layer: int = -1, prompt: str = "Describe this video."):
-        if isinstance(layer, bool) or not isinstance(layer, int):
-            raise TypeError(f"layer: expected an int index into the hidden states, got {layer!r}")
+        check_int(layer, "layer", minimum=None)  # an index into the hidden states; negative counts from the end
         self.vlm = vlm.eval()
         self.processor = processor
         self.layer = layer

@@ -177,6 +177,15 @@ def test_weights_with_a_missing_key_are_refused_at_load(tmp_path, component):
             cls.from_pretrained(tmp_path, local_files_only=True)
 
 
+@pytest.mark.parametrize("component", ["vlm", "text_encoder"])
+def test_transformers_weights_with_a_missing_key_are_refused_at_load(tmp_path, component):
+    # transformers would fill the key with random values and only print a load report
+    testing.tiny_pipeline().save_pretrained(tmp_path)
+    _drop_key(tmp_path, component)
+    with pytest.raises(ValueError, match=rf"{component}: .*{component} lack\(s\) 1 weight\(s\)"):
+        ForesightPipeline.from_pretrained(tmp_path, local_files_only=True)
+
+
 # --------------------------------------------------------------------------------------------------
 # saving over an earlier pipeline
 # --------------------------------------------------------------------------------------------------

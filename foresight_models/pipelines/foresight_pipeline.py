@@ -251,7 +251,8 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
 
         Before anything is built, each component's config is compared with what its safetensors files
         hold (:func:`foresight_models.pipelines.loading.check_config_fits_weights`); after loading, a
-        component with a key missing from its weights is refused, naming the keys and the file. A saved
+        component with a key missing from its weights is refused, naming the keys and the file (the
+        transformers models are loaded with their loading report for this). A saved
         ``hybrid_encoder`` (whose folder holds only its fusion weights) is rebuilt on this pipeline's own
         ``spatial_encoder`` and ``vlm`` instead of loading its backbones again.
         """
@@ -263,6 +264,7 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         for name, entry in index.items():
             if not name.startswith("_") and isinstance(entry, (list, tuple)) and len(entry) == 2 and name not in kwargs:
                 loading.check_config_fits_weights(folder, name, *entry)
+        kwargs = {**kwargs, **loading.load_transformers_models(folder, index, kwargs)}
         if "hybrid_encoder" in kwargs or (index.get("hybrid_encoder") or [None])[0] is None:
             pipe = super().from_pretrained(folder, **kwargs)
             pipe.base_models, pipe.license = hub.pipeline_metadata(folder)

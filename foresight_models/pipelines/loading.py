@@ -20,12 +20,19 @@ import shutil
 import struct
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from ..models.modeling import check_complete, weight_files
 
-__all__ = ["check_complete", "check_config_fits_weights", "safetensors_parameter_count", "save_folder"]
+__all__ = [
+    "check_complete",
+    "check_config_fits_weights",
+    "load_transformers_models",
+    "safetensors_parameter_count",
+    "save_folder",
+]
 
 
 def safetensors_parameter_count(path: str) -> int:
@@ -55,6 +62,45 @@ def _component_class(library: str | None, class_name: str | None) -> type | None
     if not isinstance(cls, type) or not issubclass(cls, ModelMixin) or class_name == "HybridEncoder":
         return None  # a HybridEncoder is built on backbones its folder does not hold
     return cls
+
+
+def load_transformers_models(folder: str, index: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Load the transformers models of a pipeline folder (the VLM, T5), refusing incomplete weights.
+
+    transformers fills a key missing from the checkpoint with random values and only prints a load
+    report, so a damaged folder would load and answer nonsense. Each ``PreTrainedModel`` component that
+    ``kwargs`` does not already provide is loaded here with ``output_loading_info=True`` and passed on
+    to diffusers' loader as a ready component. Folders loaded with a ``device_map`` are left to diffusers.
+
+    Raises:
+        ValueError: naming the component, its folder and the missing keys.
+    """
+    if kwargs.get("device_map") is not None:
+        return {}
+    import transformers
+
+    dtype = kwargs.get("torch_dtype")
+    loaded: dict[str, Any] = {}
+    for name, entry in index.items():
+        if name.startswith("_") or name in kwargs or not isinstance(entry, (list, tuple)) or entry[0] != "transformers":
+            continue
+        cls = getattr(transformers, entry[1], None)
+        if not (isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel)):
+            continue
+        component_dtype = dtype.get(name, dtype.get("default")) if isinstance(dtype, dict) else dtype
+        options = {"local_files_only": kwargs.get("local_files_only", False), "output_loading_info": True}
+        if component_dtype is not None:
+            options["dtype"] = component_dtype
+        model, info = cls.from_pretrained(os.path.join(folder, name), **options)
+        missing = sorted(info.get("missing_keys") or ())
+        if missing:
+            shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+            raise ValueError(
+                f"{name}: {os.path.join(folder, name)} lack(s) {len(missing)} weight(s) this {entry[1]} needs: "
+                f"{shown}; the file is incomplete or was saved from another configuration"
+            )
+        loaded[name] = model
+    return loaded
 
 
 def check_config_fits_weights(folder: str, name: str, library: str | None, class_name: str | None) -> None:

@@ -84,13 +84,18 @@ def test_serialization_of_components(tmp_path):
 
 
 def test_to_dtype(pipe):
+    # As diffusers' own test: the dtype moves, and the call then runs in it. Outputs are not compared
+    # across dtypes: the VAE's posterior sample draws its noise in the module's dtype, and torch's
+    # bfloat16 and float32 random streams differ (and differ between torch versions).
     modules = [m for m in pipe.components.values() if isinstance(m, torch.nn.Module)]
     assert {m.dtype for m in modules} == {torch.float32}
-    expected = pipe(**dummy_inputs()).frames
     pipe.to(dtype=torch.bfloat16)
     assert {m.dtype for m in modules} == {torch.bfloat16}
+    seen = []
+    pipe.transformer.register_forward_hook(lambda module, args, kwargs, out: seen.append(kwargs["hidden_states"].dtype), with_kwargs=True)
     out = pipe(**dummy_inputs()).frames
-    torch.testing.assert_close(out.float(), expected, atol=0.05, rtol=0)  # bfloat16 keeps ~3 digits
+    assert set(seen) == {torch.bfloat16}
+    assert out.shape == (1, 9, 3, 32, 32) and torch.isfinite(out.float()).all() and 0 <= out.min() <= out.max() <= 1
 
 
 def test_to_device(pipe):

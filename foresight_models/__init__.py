@@ -41,9 +41,9 @@ _LAZY_NAMES: dict[str, str] = {
     "HybridEncoderOutput": "foresight_models.models.fusion",
     # pipeline
     "ForesightPipeline": "foresight_models.pipelines.foresight_pipeline",
-    "ForesightPipelineOutput": "foresight_models.pipelines.foresight_pipeline",
+    "ForesightPipelineOutput": "foresight_models.pipelines.output",
     "ForesightStream": "foresight_models.pipelines.streaming",
-    "NonFiniteOutputError": "foresight_models.pipelines.foresight_pipeline",
+    "NonFiniteOutputError": "foresight_models.pipelines.output",
     "TextDelta": "foresight_models.pipelines.events",
     "Progress": "foresight_models.pipelines.events",
     "Frames": "foresight_models.pipelines.events",
@@ -125,7 +125,8 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .models.losses import cosine_loss, info_nce_loss, mse_loss, pixel_l1_loss
     from .pipelines.critic import parse_rating
     from .pipelines.events import Description, Done, Frames, Progress, TextDelta
-    from .pipelines.foresight_pipeline import ForesightPipeline, ForesightPipelineOutput, NonFiniteOutputError
+    from .pipelines.foresight_pipeline import ForesightPipeline
+    from .pipelines.output import ForesightPipelineOutput, NonFiniteOutputError
     from .pipelines.streaming import ForesightStream
     from .presets import PRESETS, Preset
     from .presets import build as build_preset

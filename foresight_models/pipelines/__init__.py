@@ -1,6 +1,11 @@
 """The foresight pipeline: video predicts, VLM describes.
 
-- :mod:`.foresight_pipeline`: :class:`ForesightPipeline` and its output dataclass.
+- :mod:`.foresight_pipeline`: :class:`ForesightPipeline`.
+- :mod:`.output`: :class:`ForesightPipelineOutput`, its ranking best first, :class:`NonFiniteOutputError`.
+- :mod:`.checks`: the argument checks that need no pipeline (components, video arguments).
+- :mod:`.frames`: the context images a call reads, the frames the VLM sees, the clips it returns.
+- :mod:`.locks`: the per-module locks that serialise what concurrent calls share.
+- :mod:`.upstream`: loading the LTX-Video and Qwen2.5-VL checkpoints a pipeline is assembled from.
 - :mod:`.events`: the events :meth:`ForesightPipeline.stream` yields.
 - :mod:`.critic`: the rating prompt and its parser (the VLM as critic of several continuations).
 - :mod:`.model_card`: the README written beside a saved pipeline.
@@ -24,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 _LAZY_NAMES: dict[str, str] = {
     "ForesightPipeline": "foresight_pipeline",
-    "ForesightPipelineOutput": "foresight_pipeline",
+    "ForesightPipelineOutput": "output",
     "DEFAULT_QUESTION": "foresight_pipeline",
     "MOTION_PROMPT_INSTRUCTION": "foresight_pipeline",
-    "NonFiniteOutputError": "foresight_pipeline",
+    "NonFiniteOutputError": "output",
     "ForesightStream": "streaming",
     "TextDelta": "events",
     "Progress": "events",
@@ -46,14 +51,9 @@ __all__ = list(_LAZY_NAMES)
 if TYPE_CHECKING:  # pragma: no cover
     from .critic import RATING_PROMPT, parse_rating, rank_best_first
     from .events import Description, Done, ForesightEvent, Frames, Progress, TextDelta
-    from .foresight_pipeline import (
-        DEFAULT_QUESTION,
-        MOTION_PROMPT_INSTRUCTION,
-        ForesightPipeline,
-        ForesightPipelineOutput,
-        NonFiniteOutputError,
-    )
+    from .foresight_pipeline import DEFAULT_QUESTION, MOTION_PROMPT_INSTRUCTION, ForesightPipeline
     from .model_card import write_model_card
+    from .output import ForesightPipelineOutput, NonFiniteOutputError
     from .streaming import ForesightStream
 
 

@@ -18,7 +18,7 @@ One pipeline may be called from several threads at once. Every call has its own 
 generator; what stays shared is serialised with a lock per module: the VLM (Qwen2.5-VL keeps the
 rotary position offsets of the running generation on the model), prompt encoding (a fast
 tokenizer's padding and truncation settings), the transformer while adapter tokens are injected
-(the hooks are installed on it), and, with model CPU offload, whole calls. diffusers' per-call
+(the hooks are installed on it), and, with model CPU offload, whole calls (:mod:`.locks`). diffusers' per-call
 properties (``num_timesteps``, ``interrupt``...) are kept per thread (:mod:`.call_state`).
 
 LoRA weights load into the transformer through diffusers' ``LTXVideoLoraLoaderMixin``; ``push_to_hub``
@@ -31,40 +31,38 @@ import contextlib
 import copy
 import inspect
 import os
-import threading
-import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import PIL.Image
 import torch
-from diffusers import DiffusionPipeline, LTXImageToVideoPipeline
+from diffusers import DiffusionPipeline
 from diffusers.loaders import LTXVideoLoraLoaderMixin
-from diffusers.utils import BaseOutput
 
 from .. import conditioning
-from .._validation import check_bool, check_choice, check_int, check_real
-from ..conditioning import LTXConditioningAdapter
+from .._validation import check_bool, check_choice, check_int
 from ..inputs import to_frames, to_pil_images
-
-# The adapter classes the pipeline takes. Their modules must be imported before a saved pipeline is
-# loaded: diffusers finds a component recorded as ["foresight_models.models.adapters", "QueryAdapter"]
-# in ``sys.modules`` only (it never imports a module that a folder names).
-from ..models.adapters import BottleneckAdapter, PerceiverAdapter, QueryAdapter
 from ..models.fusion import HybridEncoder
-from ..models.lora_adapter import LoRAAdapter
 from . import hub, loading
 from .call_state import CallStateMixin, StepEnd
+
+# Importing .checks imports the modules of the adapter classes the pipeline takes. They must be
+# imported before a saved pipeline is loaded: diffusers finds a component recorded as
+# ["foresight_models.models.adapters", "QueryAdapter"] in ``sys.modules`` only (it never imports a
+# module that a folder names).
+from .checks import check_components, check_video_arguments
 from .context_conditioning import CONTEXT_CONDITIONING, image_arguments, inner_pipeline
-from .critic import RATING_PROMPT, parse_rating, rank_best_first
-from .display import output_html
+from .critic import RATING_PROMPT, parse_rating
 from .events import Description, Frames, Progress
+from .frames import context_images, convert_frames, sample_frames
+from .locks import lock_for, locked
 from .memory import available_memory, estimate_call_memory
 from .noise import check_latents, noise_source
+from .output import ForesightPipelineOutput, NonFiniteOutputError, check_finite, ranked_output
 from .streaming import ForesightStream, emit, text_delta_streamer
+from .upstream import load_video_model, load_vlm
 
+# ForesightPipelineOutput and NonFiniteOutputError are defined in .output and importable from here too.
 __all__ = [
     "DEFAULT_QUESTION",
     "MOTION_PROMPT_INSTRUCTION",
@@ -82,51 +80,7 @@ MOTION_PROMPT_INSTRUCTION = (
     "the scene and the motion that happens next, as a prompt for a video generation model."
 )
 
-_OUTPUT_TYPES = ("pil", "np", "pt", "latent")
-_ADAPTERS = (QueryAdapter, BottleneckAdapter, PerceiverAdapter)
 _LTX_COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer")
-
-
-class NonFiniteOutputError(FloatingPointError):
-    """A stage produced ``nan`` (or ``inf``) values; raised instead of returning a black or garbled video."""
-
-
-@dataclass
-class ForesightPipelineOutput(BaseOutput):
-    """Result of :class:`ForesightPipeline`; every per-continuation list is sorted best first.
-
-    Args:
-        frames: the predicted clips, one per continuation: ``output_type="pil"`` -> a list of lists of
-            ``t`` PIL images; ``"np"`` -> float array ``(n, t, h, w, c)`` in [0, 1]; ``"pt"`` -> float
-            tensor ``(n, t, c, h, w)`` in [0, 1]; ``"latent"`` -> the packed latents
-            ``(n, tokens, channels)`` of ``LTXImageToVideoPipeline``.
-        description: the VLM's answer to ``question`` for each clip (``None`` without a VLM or with
-            ``output_type="latent"``).
-        prompt: the motion prompt the video was generated from (given, or written by the VLM).
-        scores: the critic's plausibility score of each clip on ``[0, 10]`` (``nan`` when its answer held
-            no number in range), or ``None`` when the clips were not rated.
-        seed: the seed of the generator the noise was drawn from (reproduces the call when passed back
-            as ``seed=``); ``None`` when the call was given a list of generators (one per continuation).
-        ratings: the critic's raw answers, aligned with ``scores``.
-        order: for each returned clip, its index in generation order.
-    """
-
-    frames: Any
-    description: list[str] | None
-    prompt: str
-    scores: list[float] | None
-    seed: int | None
-    ratings: list[str] | None = None
-    order: list[int] | None = None
-
-    def to_tuple(self) -> tuple:
-        """``(frames, description, prompt, scores, seed, ratings, order)``: every field, in order, ``None``
-        included (``return_dict=False`` returns this; frames first, as in diffusers)."""
-        return tuple(getattr(self, name) for name in self.__dataclass_fields__)
-
-    def _repr_html_(self) -> str:
-        """The best clip as an inline animated image with its prompt and description (notebooks)."""
-        return output_html(self)
 
 
 class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeline):
@@ -183,7 +137,7 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
     ):
         components = {name: value for name, value in locals().items() if name not in ("self", "__class__")}
         super().__init__()
-        _check_components(components)
+        check_components(components)
         self.register_modules(**components)
         #: Hub ids of the upstream checkpoints the components come from (written to the model card).
         self.base_models: list[str] = []
@@ -232,8 +186,8 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         """
         load_kwargs = {"local_files_only": local_files_only, **from_pretrained_kwargs}
         vlm_source = vlm
-        ltx, base_models = _load_video_model(video_model, torch_dtype, load_kwargs)
-        vlm, processor, vlm_ids = _load_vlm(vlm, processor, torch_dtype, load_kwargs)
+        ltx, base_models = load_video_model(video_model, torch_dtype, load_kwargs)
+        vlm, processor, vlm_ids = load_vlm(vlm, processor, torch_dtype, load_kwargs)
         components = {name: getattr(ltx, name) for name in _LTX_COMPONENTS + ("scheduler",)}
         if not text_encoder:
             components.update(text_encoder=None, tokenizer=None)
@@ -467,7 +421,7 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         """
         # 1. check inputs (``locals()`` holds exactly the arguments here: the signature is their one list)
         self.check_inputs(**{name: value for name, value in locals().items() if name != "self"})
-        context = _context_images(image)
+        context = context_images(image)
         generator, seed = noise_source(generator, seed, num_continuations=num_continuations)
         sizes = dict(height=height, width=width, num_frames=num_frames)
         latents = check_latents(latents, self.transformer, self.vae, num_continuations=num_continuations, **sizes)
@@ -505,7 +459,7 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
                 order = list(range(num_continuations))
                 output = ForesightPipelineOutput(video, description=None, prompt=prompt, scores=None, seed=seed, order=order)
                 return output if return_dict else output.to_tuple()
-            clips = [_convert_frames(clip, output_type) for clip in video]
+            clips = [convert_frames(clip, output_type) for clip in video]
             for index, clip in enumerate(clips):
                 emit(Frames(frames=clip, index=index))
 
@@ -515,7 +469,7 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
             )
 
         # 5. rank
-        output = _ranked_output(clips, descriptions, ratings, scores, prompt=prompt, seed=seed, output_type=output_type)
+        output = ranked_output(clips, descriptions, ratings, scores, prompt=prompt, seed=seed, output_type=output_type)
         return output if return_dict else output.to_tuple()
 
     def stream(self, image: Any, prompt: str | None = None, question: str = DEFAULT_QUESTION, **kwargs: Any):
@@ -553,9 +507,9 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
             MemoryError: the call would need more memory than the execution device has free.
         """
         call = self._bind(image, prompt, question, **kwargs)
-        _check_components(self.components, when="at call time: ")  # a component may have been removed since
-        context = _context_images(call["image"])
-        _check_video_arguments(call, callback_tensor_inputs=self._callback_tensor_inputs)
+        check_components(self.components, when="at call time: ")  # a component may have been removed since
+        context = context_images(call["image"])
+        check_video_arguments(call, callback_tensor_inputs=self._callback_tensor_inputs)
         self._check_text_arguments(call)
         self._check_conditioning_arguments(call)
         self._check_context_conditioning(call, num_images=len(context))
@@ -678,7 +632,7 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         """Model CPU offload moves whole components between devices, so offloaded calls run one at a time;
         afterwards every offloaded component goes back to the CPU, also on error."""
         offloaded = bool(getattr(self, "_all_hooks", None))
-        with _lock_for(self.transformer) if offloaded else contextlib.nullcontext():
+        with lock_for(self.transformer) if offloaded else contextlib.nullcontext():
             try:
                 yield
             finally:
@@ -700,7 +654,7 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
             return None, None, None
         descriptions, ratings, scores = [], [], []
         for index, clip in enumerate(video):
-            frames = to_pil_images(_sample_frames(clip, budget))
+            frames = to_pil_images(sample_frames(clip, budget))
             content = [{"type": "video"}, {"type": "text", "text": question}]
             text = self._vlm_answer(
                 content, videos=[frames], max_new_tokens=max_new_tokens, stage="description", index=index
@@ -734,7 +688,7 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         """
         _onload(self.vlm)
         streamer = text_delta_streamer(self.processor.tokenizer, stage=stage, index=index)
-        with _lock_for(self.vlm):  # the processor's tokenizer and the VLM's generation state are shared
+        with lock_for(self.vlm):  # the processor's tokenizer and the VLM's generation state are shared
             inputs = self._vlm_inputs(content, images=images, videos=videos)
             ids = self.vlm.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer)
             new_tokens = ids[:, inputs["input_ids"].shape[1] :]
@@ -770,12 +724,12 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         self.call_state.inner = ltx
         ltx.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
         if self.text_encoder is not None:  # a fast tokenizer's padding/truncation settings are shared state
-            ltx.encode_prompt = _locked(ltx.encode_prompt, _lock_for(self.text_encoder))
+            ltx.encode_prompt = locked(ltx.encode_prompt, lock_for(self.text_encoder))
         requested = list(callback_on_step_end_tensor_inputs)
         total = ltx_arguments["num_inference_steps"]
 
         def after_step(step: int, latents: torch.Tensor) -> None:
-            _check_finite(latents, "video denoising", f"the latents after denoising step {step + 1} of {total}")
+            check_finite(latents, "video denoising", f"the latents after denoising step {step + 1} of {total}")
             emit(Progress(step=step + 1, total=total))
 
         generator_list = isinstance(ltx_arguments["generator"], list)
@@ -796,7 +750,7 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         ):
             video = ltx(**call).frames
         if output_type != "latent":
-            _check_finite(video, "VAE decode", "the decoded frames")
+            check_finite(video, "VAE decode", "the decoded frames")
         return video
 
     def _prompt_arguments(self, prompt: str, negative_prompt: str | None, adapter_output) -> dict[str, Any]:
@@ -825,7 +779,7 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
             return
         tokens = adapter_output.tokens.expand(rows, -1, -1)
         mask = adapter_output.mask.expand(rows, -1)
-        with _lock_for(self.transformer), conditioning.ltx_conditioning(
+        with lock_for(self.transformer), conditioning.ltx_conditioning(
             self.transformer, tokens, self.conditioning, mask=mask, frames=frames, strength=strength, mode=mode
         ):  # fmt: skip
             yield
@@ -852,144 +806,24 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         device = self._execution_device
         if self.hybrid_encoder is not None:
             clip = to_frames(context).to(device)  # 1 t c h w
-            with _lock_for(self.hybrid_encoder.vlm):
+            with lock_for(self.hybrid_encoder.vlm):
                 fused = self.hybrid_encoder(clip).fused_tokens  # 1 t n d
             tokens, mask = fused.flatten(1, 2), None
         else:  # the constructor guarantees a vlm here
             content = [{"type": "image"} for _ in context] + [{"type": "text", "text": MOTION_PROMPT_INSTRUCTION}]
             _onload(self.vlm)
-            with _lock_for(self.vlm):
+            with lock_for(self.vlm):
                 inputs = self._vlm_inputs(content, images=context)
                 hidden = self.vlm(**inputs, output_hidden_states=True, return_dict=True).hidden_states[-1]
             tokens, mask = hidden, inputs["attention_mask"].bool()
         output = self.adapter(tokens.to(self.adapter.dtype), mask)
-        _check_finite(output.tokens, "adapter", "the adapter's conditioning tokens")
+        check_finite(output.tokens, "adapter", "the adapter's conditioning tokens")
         return output
 
 
 # ----------------------------------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------------------------------
-
-_LOCKS: weakref.WeakKeyDictionary[torch.nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
-_LOCKS_GUARD = threading.Lock()
-
-
-def _lock_for(module: torch.nn.Module) -> threading.RLock:
-    """The lock of a shared module (one per module object, so pipelines sharing a module share it)."""
-    with _LOCKS_GUARD:
-        lock = _LOCKS.get(module)
-        if lock is None:
-            lock = _LOCKS[module] = threading.RLock()
-        return lock
-
-
-def _locked(function: Callable, lock: threading.RLock) -> Callable:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return function(*args, **kwargs)
-
-    return call
-
-
-def _check_finite(values: torch.Tensor, stage: str, what: str) -> None:
-    if not bool(torch.isfinite(values).all()):
-        raise NonFiniteOutputError(
-            f"{stage}: {what} hold nan or inf values ({values.dtype}); this is what a float16 overflow looks "
-            "like: load the pipeline in torch.bfloat16 or torch.float32 (torch_dtype=...), and check the "
-            "weights for nan"
-        )
-
-
-def _check_components(components: dict[str, Any], *, when: str = "") -> None:
-    """The constructor's checks, run again by ``check_inputs`` (``when`` prefixes the message): enough
-    components to run, and each of a class the pipeline can use."""
-    try:
-        _check_component_set(components)
-    except (TypeError, ValueError) as error:
-        raise type(error)(f"{when}{error}") from None
-
-
-def _check_component_set(components: dict[str, Any]) -> None:
-    get = components.get
-    missing = [name for name in ("transformer", "vae", "scheduler") if get(name) is None]
-    if missing:
-        raise ValueError(f"{', '.join(missing)}: required, got None")
-    if get("text_encoder") is None and get("adapter") is None:
-        raise ValueError(
-            "ForesightPipeline needs prompt embeddings for LTX-Video: pass text_encoder (+ tokenizer), "
-            "or an adapter whose tokens become the prompt embeddings; got neither"
-        )
-    if get("text_encoder") is not None and get("tokenizer") is None:
-        raise ValueError("tokenizer is required with text_encoder, got tokenizer=None")
-    if get("vlm") is not None and get("processor") is None:
-        raise ValueError("processor is required with vlm, got processor=None")
-    if get("conditioning") is not None and get("adapter") is None:
-        raise ValueError("conditioning needs an adapter to produce its tokens, got adapter=None")
-    if isinstance(get("adapter"), LoRAAdapter):
-        raise TypeError(
-            "adapter: LoRAAdapter reads the VLM's input embeddings through its own LoRA-wrapped VLM, not "
-            "context tokens, and is not supported as the pipeline's adapter; use a QueryAdapter, "
-            "BottleneckAdapter or PerceiverAdapter"
-        )
-    for name, classes in (("adapter", _ADAPTERS), ("hybrid_encoder", (HybridEncoder,)),
-                          ("conditioning", (LTXConditioningAdapter,))):  # fmt: skip
-        if get(name) is not None and not isinstance(get(name), classes):
-            allowed = " or ".join(cls.__name__ for cls in classes)
-            raise TypeError(f"{name}: expected a {allowed} or None, got {type(get(name)).__name__}")
-    if get("adapter") is not None and get("vlm") is None and get("hybrid_encoder") is None:
-        raise ValueError(
-            "adapter needs context tokens to read: add a vlm (its last hidden states) or a spatial_encoder + "
-            "hybrid_encoder (the fused tokens); got neither"
-        )
-
-
-def _check_video_arguments(call: dict[str, Any], *, callback_tensor_inputs: Sequence[str]) -> None:
-    for name in ("height", "width"):
-        if check_int(call[name], name, minimum=32) % 32:
-            raise ValueError(f"{name}: LTX-Video needs a positive multiple of 32, got {call[name]!r}")
-    if check_int(call["num_frames"], "num_frames") % 8 != 1:
-        raise ValueError(f"num_frames: LTX-Video needs 8k + 1 frames (9, 17, ..., 121, ...), got {call['num_frames']!r}")
-    for name in ("num_continuations", "num_inference_steps", "max_sequence_length"):
-        check_int(call[name], name)
-    check_choice(call["output_type"], "output_type", _OUTPUT_TYPES)
-    check_real(call["guidance_scale"], "guidance_scale")
-    check_real(call["frame_rate"], "frame_rate", minimum=0, min_inclusive=False)
-    check_real(call["decode_timestep"], "decode_timestep", minimum=0, maximum=1)
-    if call["decode_noise_scale"] is not None:
-        check_real(call["decode_noise_scale"], "decode_noise_scale", minimum=0, maximum=1)
-    if call["callback_on_step_end"] is not None and not callable(call["callback_on_step_end"]):
-        raise TypeError(f"callback_on_step_end: expected a callable or None, got {call['callback_on_step_end']!r}")
-    inputs = call["callback_on_step_end_tensor_inputs"]
-    if isinstance(inputs, str) or not all(name in callback_tensor_inputs for name in inputs):
-        raise ValueError(
-            f"callback_on_step_end_tensor_inputs: expected names among {list(callback_tensor_inputs)}, got {inputs!r}"
-        )
-
-
-def _ranked_output(
-    clips: list, descriptions, ratings, scores, *, prompt: str, seed: int, output_type: str
-) -> ForesightPipelineOutput:
-    order = rank_best_first(scores) if scores is not None else list(range(len(clips)))
-    if output_type == "pt":
-        frames: Any = torch.stack([clips[i] for i in order])
-    elif output_type == "np":
-        frames = np.stack([clips[i] for i in order])
-    else:
-        frames = [clips[i] for i in order]
-
-    def ranked(values):
-        return [values[i] for i in order] if values is not None else None
-
-    return ForesightPipelineOutput(
-        frames=frames,
-        description=ranked(descriptions),
-        prompt=prompt,
-        scores=ranked(scores),
-        seed=seed,
-        ratings=ranked(ratings),
-        order=order,
-    )
 
 
 def _onload(module: torch.nn.Module) -> None:
@@ -1001,98 +835,3 @@ def _onload(module: torch.nn.Module) -> None:
     hook = getattr(module, "_hf_hook", None)
     if hook is not None:
         hook.pre_forward(module)
-
-
-def _context_images(image: Any) -> list[PIL.Image.Image]:
-    """The context as RGB PIL images (a ``(t, c, h, w)`` tensor / ``(t, h, w, c)`` array is ``t`` images)."""
-    if image is None:
-        raise ValueError("image: expected at least one image, got None")
-    if isinstance(image, (list, tuple)):
-        items = list(image)
-    elif isinstance(image, (torch.Tensor, np.ndarray)) and image.ndim == 4:
-        items = list(image)
-    else:
-        items = [image]
-    if not items:
-        raise ValueError(f"image: expected at least one image, got an empty {type(image).__name__}")
-    images = []
-    for i, item in enumerate(items):
-        if isinstance(item, PIL.Image.Image):
-            images.append(item.convert("RGB"))
-            continue
-        frames = to_frames(item, name=f"image[{i}]")
-        if frames.shape[:2] != (1, 1):
-            raise ValueError(f"image[{i}]: expected a single image, got shape {tuple(frames.shape)} as (b, t, c, h, w)")
-        images.append(to_pil_images(frames[0])[0])
-    return images
-
-
-def _sample_frames(clip: torch.Tensor, budget: int) -> torch.Tensor:
-    """At most ``budget`` evenly spaced frames of ``clip (t, c, h, w)``, first and last included."""
-    t = clip.shape[0]
-    if t <= budget:
-        return clip
-    indices = torch.linspace(0, t - 1, budget).round().long()
-    return clip[indices]
-
-
-def _convert_frames(clip: torch.Tensor, output_type: str) -> Any:
-    """``(t, c, h, w)`` in [0, 1] -> PIL list, ``(t, h, w, c)`` array or the tensor itself (as diffusers does)."""
-    if output_type == "pt":
-        return clip
-    if output_type == "np":
-        return clip.permute(0, 2, 3, 1).float().cpu().numpy()
-    return to_pil_images(clip)
-
-
-def _hub_ids(name: str | os.PathLike) -> list[str]:
-    """``[name]`` when it looks like a Hub id (``owner/name``, not a local folder), else ``[]``."""
-    name = os.fspath(name)
-    return [name] if name.count("/") == 1 and not os.path.exists(name) else []
-
-
-def _load_video_model(video_model: Any, torch_dtype, load_kwargs: dict) -> tuple[DiffusionPipeline, list[str]]:
-    if isinstance(video_model, DiffusionPipeline):
-        return video_model, []
-    if not isinstance(video_model, (str, os.PathLike)):
-        raise TypeError(
-            f"video_model: expected a Hub id, a folder or a loaded LTX pipeline, got {type(video_model).__name__}"
-        )
-    ltx = _load_or_explain(
-        lambda: LTXImageToVideoPipeline.from_pretrained(video_model, torch_dtype=torch_dtype, **load_kwargs),
-        video_model,
-        "the LTX-Video checkpoint",
-    )
-    return ltx, _hub_ids(video_model)
-
-
-def _load_vlm(vlm: Any, processor: Any, torch_dtype, load_kwargs: dict) -> tuple[Any, Any, list[str]]:
-    if vlm is None or isinstance(vlm, torch.nn.Module):
-        return vlm, processor, []
-    if not isinstance(vlm, (str, os.PathLike)):
-        raise TypeError(f"vlm: expected a Hub id, a folder, a loaded model or None, got {type(vlm).__name__}")
-    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
-
-    model = _load_or_explain(
-        lambda: Qwen2_5_VLForConditionalGeneration.from_pretrained(vlm, dtype=torch_dtype, **load_kwargs),
-        vlm,
-        "the Qwen2.5-VL checkpoint",
-    )
-    if processor is None:
-        processor = _load_or_explain(
-            lambda: AutoProcessor.from_pretrained(vlm, **load_kwargs), vlm, "the Qwen2.5-VL processor"
-        )
-    return model, processor, _hub_ids(vlm)
-
-
-def _load_or_explain(load: Callable[[], Any], name: Any, what: str) -> Any:
-    name = os.fspath(name)
-    if not os.path.isdir(name) and not _hub_ids(name):
-        raise ValueError(f"{what}: {name!r} is neither an existing folder nor a Hub id of the form 'owner/name'")
-    try:
-        return load()
-    except OSError as error:
-        raise OSError(
-            f"could not load {what} from {name!r}: download it first "
-            f"(`hf download {name}`) or pass a local folder; original error: {error}"
-        ) from error

@@ -24,14 +24,22 @@ from typing import Any
 import torch
 from diffusers.models.modeling_utils import ModelMixin
 
-__all__ = ["ForesightModelMixin", "ModelMixin", "check_complete", "safetensors_keys", "weight_files"]
+__all__ = [
+    "ForesightModelMixin",
+    "ModelMixin",
+    "check_complete",
+    "read_safetensors_header",
+    "safetensors_keys",
+    "weight_files",
+]
 
 #: diffusers' weight file names (one file, or shards listed by an index)
 _DIFFUSERS_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json")
 
 
-def safetensors_keys(path: str | os.PathLike) -> set[str]:
-    """The tensor names stored in a safetensors file, read from its header only.
+def read_safetensors_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON header of a safetensors file (tensor name -> dtype, shape, offsets; ``__metadata__``),
+    read without loading any tensor.
 
     Raises:
         ValueError: the file is not a safetensors file (the message names it).
@@ -44,10 +52,14 @@ def safetensors_keys(path: str | os.PathLike) -> set[str]:
         if length > 100_000_000:
             raise ValueError(f"{path}: not a safetensors file (header length {length})")
         try:
-            header = json.loads(file.read(length))
+            return json.loads(file.read(length))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ValueError(f"{path}: not a safetensors file (unreadable header: {error})") from error
-    return {key for key in header if key != "__metadata__"}
+
+
+def safetensors_keys(path: str | os.PathLike) -> set[str]:
+    """The tensor names stored in a safetensors file, read from its header only (see :func:`read_safetensors_header`)."""
+    return {key for key in read_safetensors_header(path) if key != "__metadata__"}
 
 
 def weight_files(folder: str | os.PathLike) -> list[str]:

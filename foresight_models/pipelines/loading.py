@@ -17,14 +17,13 @@ import math
 import os
 import secrets
 import shutil
-import struct
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from ..models.modeling import check_complete, weight_files
+from ..models.modeling import check_complete, read_safetensors_header, weight_files
 
 __all__ = [
     "check_complete",
@@ -37,11 +36,7 @@ __all__ = [
 
 def safetensors_parameter_count(path: str) -> int:
     """Number of elements of all tensors in a safetensors file, read from its header only."""
-    with open(path, "rb") as file:
-        (length,) = struct.unpack("<Q", file.read(8))
-        if length > 100_000_000:
-            raise ValueError(f"{path}: not a safetensors file (header length {length})")
-        header = json.loads(file.read(length))
+    header = read_safetensors_header(path)
     return sum(math.prod(entry["shape"]) for key, entry in header.items() if key != "__metadata__")
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from .._validation import check_bool, check_int
+from .durable import write_atomic
 from .features import encoder_fingerprint
 from .specs import DTYPES
 
@@ -67,37 +67,12 @@ def shard_name(shard: int, num_shards: int) -> str:
     return f"shard-{shard:05d}-of-{num_shards:05d}.safetensors"
 
 
-def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
-    """Write ``path`` through ``write(temporary_path)``, fsync it, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(dir_fd)
-
-
 def _write_json(path: Path, data: Any) -> None:
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1)
 
-    _write_atomic(path, write)
+    write_atomic(path, write)
 
 
 def _distributed_state(process_index: int | None, num_processes: int | None) -> tuple[int, int, Any]:
@@ -284,7 +259,7 @@ def cache_features(
                 encoder, dataset, indices, feature, batch_size, dtype, metadata, collate_fn, num_workers
             )
             header.update(fingerprint=fingerprint, shard=shard, indices=indices)
-            _write_atomic(
+            write_atomic(
                 path,
                 lambda tmp, tensors=tensors, header=header: save_file(
                     tensors, tmp, metadata={"foresight_cache": json.dumps(header)}

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .durable import fsync_dir, fsync_file
 from .task import TrainingTask
 
 __all__ = [
@@ -230,7 +231,7 @@ def _save_ema(ema: Any, path: Path) -> None:
     _check_json(state, "ema.state_dict()")
     tensors = {f"shadow.{i}": t.detach().to("cpu", copy=True).contiguous() for i, t in enumerate(shadow)}
     save_file(tensors, str(path), metadata={"settings": json.dumps(state)})
-    _fsync_file(path)
+    fsync_file(path)
 
 
 def _load_ema(ema: Any, path: Path) -> None:
@@ -246,27 +247,6 @@ def _load_ema(ema: Any, path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------- file I/O
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # some platforms cannot open folders; the rename is still atomic
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _sha256(path: Path) -> str:
@@ -375,7 +355,7 @@ def save_checkpoint(
     tmp.mkdir()
     try:
         save_file(model_state_dict(model), str(tmp / MODEL_FILE), metadata={"format": "pt"})
-        _fsync_file(tmp / MODEL_FILE)
+        fsync_file(tmp / MODEL_FILE)
         if optimizer is not None:
             with open(tmp / OPTIMIZER_FILE, "wb") as handle:
                 torch.save(optimizer.state_dict(), handle)
@@ -389,7 +369,7 @@ def save_checkpoint(
             _save_ema(ema, tmp / EMA_FILE)
         rng_tensors, rng_scalars = _rng_to_files(rng_states)
         save_file(rng_tensors, str(tmp / RNG_FILE))
-        _fsync_file(tmp / RNG_FILE)
+        fsync_file(tmp / RNG_FILE)
         state = {
             "format_version": FORMAT_VERSION,
             "step": step,
@@ -409,13 +389,13 @@ def save_checkpoint(
         }
         manifest["checksum"] = _manifest_checksum(manifest)
         _write_json(tmp / MANIFEST_FILE, manifest)
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         previous = None
         if final.exists():  # saving the same step again: move the old one aside, remove it once the new one is in place
             previous = root / f"checkpoint-{step}.old-{secrets.token_hex(6)}"
             os.rename(final, previous)
         os.rename(tmp, final)
-        _fsync_dir(root)
+        fsync_dir(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["ImageLike", "to_frames", "to_pil_images"]
+__all__ = ["ImageLike", "frames_to_float", "to_frames", "to_pil_images"]
 
 ImageLike = Any  # PIL.Image.Image | np.ndarray | torch.Tensor, or a list of them
 
@@ -97,3 +97,14 @@ def to_pil_images(frames: torch.Tensor) -> list:
 
     array = (frames.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return [Image.fromarray(frame) for frame in array]
+
+
+def frames_to_float(frames: torch.Tensor, *, name: str = "frames") -> torch.Tensor:
+    """uint8 frames in ``[0, 255]`` or float frames in ``[0, 1]`` -> float32 in ``[0, 1]``, same shape."""
+    if not isinstance(frames, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor of frames (b, t, 3, h, w), got {type(frames).__name__}")
+    if frames.dtype == torch.uint8:
+        return frames.float() / 255.0
+    if not frames.is_floating_point():
+        raise TypeError(f"{name}: expected uint8 or floating-point frames, got dtype {frames.dtype}")
+    return frames.float()

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from .._validation import check_choice, check_int, check_real
+from ..inputs import frames_to_float
 from .metric import Metric, resolve_metrics
 from .report import EvaluationReport
 
@@ -55,23 +56,13 @@ def _check_value_range(value_range: Any) -> tuple[float, float] | None:
     return (low, high)
 
 
-def _to_float(name: str, value: Any) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"dataset item {name!r} must be a torch.Tensor, got {type(value).__name__}")
-    if value.dtype == torch.uint8:
-        return value.float() / 255.0
-    if not value.is_floating_point():
-        raise TypeError(f"dataset item {name!r} must be uint8 or floating point, got {value.dtype}")
-    return value.float()
-
-
 def _split_item(item: Any, index: int, context_frames: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(item, Mapping):
         raise TypeError(f"dataset item {index} must be a dict with 'context' and 'future', got {type(item).__name__}")
     if "context" in item and "future" in item:
-        return _to_float("context", item["context"]), _to_float("future", item["future"])
+        return frames_to_float(item["context"], name="dataset item 'context'"), frames_to_float(item["future"], name="dataset item 'future'")
     if "frames" in item and context_frames is not None:
-        frames = _to_float("frames", item["frames"])
+        frames = frames_to_float(item["frames"], name="dataset item 'frames'")
         if not 1 <= context_frames < frames.shape[0]:
             raise ValueError(
                 f"context_frames={context_frames} leaves no future in item {index} of {frames.shape[0]} frames"

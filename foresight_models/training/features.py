@@ -28,6 +28,7 @@ from einops import rearrange
 from torch import nn
 
 from .._validation import check_int
+from ..inputs import frames_to_float
 
 __all__ = [
     "CombinedFeatures",
@@ -40,17 +41,6 @@ __all__ = [
     "frames_to_float",
     "model_config",
 ]
-
-
-def frames_to_float(frames: torch.Tensor, *, name: str = "frames") -> torch.Tensor:
-    """uint8 frames in ``[0, 255]`` or float frames in ``[0, 1]`` -> float32 in ``[0, 1]``, same shape."""
-    if not isinstance(frames, torch.Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor of frames (b, t, 3, h, w), got {type(frames).__name__}")
-    if frames.dtype == torch.uint8:
-        return frames.float() / 255.0
-    if not frames.is_floating_point():
-        raise TypeError(f"{name}: expected uint8 or floating-point frames, got dtype {frames.dtype}")
-    return frames.float()
 
 
 def model_config(model: Any) -> dict[str, Any]:

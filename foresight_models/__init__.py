@@ -68,6 +68,7 @@ _LAZY_NAMES: dict[str, str] = {
     "SomethingSomethingV2": "foresight_models.data.datasets",
     "collate_clips": "foresight_models.data.datasets",
     "SyntheticMotion": "foresight_models.data.synthetic",
+    "ForesightClips": "foresight_models.data.foresight_clips",
     # LTX-Video conditioning hooks
     "LTXConditioningAdapter": "foresight_models.conditioning",
     "LTXConditioningHooks": "foresight_models.conditioning",
@@ -101,6 +102,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
         video_token_mask,
     )
     from .data.datasets import SomethingSomethingV2, collate_clips
+    from .data.foresight_clips import ForesightClips
     from .data.synthetic import SyntheticMotion
     from .data.video import ClipTooShortError, VideoDecodeError, VideoInfo, read_video, video_info, write_video
     from .evaluation.clip_folder import ClipFolder, save_clip_folder

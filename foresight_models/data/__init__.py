@@ -5,12 +5,14 @@ PyAV itself is imported only when a file is read or written.
 """
 
 from .datasets import SomethingSomethingV2, collate_clips
+from .foresight_clips import ForesightClips
 from .synthetic import ACTIONS, SyntheticMotion
 from .video import ClipTooShortError, VideoDecodeError, VideoInfo, frame_rate, read_video, video_info, write_video
 
 __all__ = [
     "ACTIONS",
     "ClipTooShortError",
+    "ForesightClips",
     "SomethingSomethingV2",
     "SyntheticMotion",
     "VideoDecodeError",

@@ -151,12 +151,13 @@ def tiny_qwen2_5_vl_tokenizer():
     return tokenizer
 
 
-def tiny_qwen2_5_vl_processor() -> Qwen2_5_VLProcessor:
+def tiny_qwen2_5_vl_processor(*, max_side: int = 112) -> Qwen2_5_VLProcessor:
     """A ``Qwen2_5_VLProcessor`` built offline: tiny tokenizer, image and video processors whose
-    resolution budget is small (56x56 to 112x112 pixels per image) so images cost 4-16 tokens."""
+    resolution budget is small (56x56 to ``max_side`` x ``max_side`` pixels per image, so a 112x112
+    budget costs 4-16 tokens an image)."""
     from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
 
-    pixels = {"shortest_edge": 56 * 56, "longest_edge": 112 * 112}
+    pixels = {"shortest_edge": 56 * 56, "longest_edge": max_side * max_side}
     image_processor = Qwen2VLImageProcessor(size=pixels, patch_size=14, merge_size=2, temporal_patch_size=2)
     video_processor = Qwen2VLVideoProcessor(
         size=pixels, patch_size=14, merge_size=2, temporal_patch_size=2, cap_pixels_per_frame=True
@@ -169,8 +170,13 @@ def tiny_qwen2_5_vl_processor() -> Qwen2_5_VLProcessor:
     )
 
 
-def tiny_qwen2_5_vl(seed: int = 0) -> Qwen2_5_VLForConditionalGeneration:
-    """A 2-layer Qwen2.5-VL (text width 32, vision width 32) matching :func:`tiny_qwen2_5_vl_processor`."""
+def tiny_qwen2_5_vl(
+    seed: int = 0, *, text_config: dict | None = None, vision_config: dict | None = None
+) -> Qwen2_5_VLForConditionalGeneration:
+    """A 2-layer Qwen2.5-VL (text width 32, vision width 32) matching :func:`tiny_qwen2_5_vl_processor`.
+
+    ``text_config`` / ``vision_config`` override entries of the tiny configurations (other sizes).
+    """
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     tokenizer = tiny_qwen2_5_vl_tokenizer()
@@ -188,6 +194,7 @@ def tiny_qwen2_5_vl(seed: int = 0) -> Qwen2_5_VLForConditionalGeneration:
             "bos_token_id": ids["<|endoftext|>"],
             "eos_token_id": ids["<|im_end|>"],
             "pad_token_id": ids["<|endoftext|>"],
+            **(text_config or {}),
         },
         vision_config={
             "depth": 2,
@@ -200,6 +207,7 @@ def tiny_qwen2_5_vl(seed: int = 0) -> Qwen2_5_VLForConditionalGeneration:
             "temporal_patch_size": 2,
             "window_size": 56,
             "fullatt_block_indexes": [1],
+            **(vision_config or {}),
         },
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
@@ -322,13 +330,14 @@ def tiny_ltx_scheduler() -> FlowMatchEulerDiscreteScheduler:
     return FlowMatchEulerDiscreteScheduler()
 
 
-def tiny_t5_tokenizer() -> T5Tokenizer:
-    """A Unigram T5 tokenizer over characters and a few common words, built in memory."""
+def tiny_t5_tokenizer(*, extra_words: tuple[str, ...] = ()) -> T5Tokenizer:
+    """A Unigram T5 tokenizer over characters and a few common words (plus ``extra_words``), built in memory."""
     from transformers import T5Tokenizer
 
     pieces: list[tuple[str, float]] = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
     words = "the a of and to in on is it moves falls pushes left right up down ball cube hand next what happens"
-    pieces += [(f"▁{word}", -5.0) for word in words.split()]
+    words = list(dict.fromkeys([*words.split(), *extra_words]))
+    pieces += [(f"▁{word}", -5.0) for word in words]
     symbols = string.ascii_letters + string.digits + string.punctuation
     pieces += [(f"▁{char}", -8.0) for char in symbols] + [(char, -9.0) for char in symbols]
     pieces += [(f"<extra_id_{i}>", 0.0) for i in range(99, -1, -1)]

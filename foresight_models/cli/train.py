@@ -36,6 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="stop after step N with a checkpoint (the schedule still runs to max_steps); run again to continue",
     )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop with a checkpoint once this many seconds have passed (a job under a wall-clock limit); "
+        "run again to continue",
+    )
     parser.add_argument("--output-dir", default=None, metavar="DIR", help="override output_dir")
 
 
@@ -52,13 +60,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.until_step is not None and args.until_step < 1:
             raise ValueError(f"--until-step: expected a step >= 1, got {args.until_step}")
+        if args.time_limit is not None and not args.time_limit > 0:
+            raise ValueError(f"--time-limit: expected a number of seconds > 0, got {args.time_limit}")
         config = load_config(args.config, overrides=overrides)
         trainer = build_trainer(config)
     except (FileNotFoundError, ValueError, TypeError) as error:
         print(f"foresight train: error: {error}", file=sys.stderr)
         return 2
     try:
-        result = trainer.train(resume=args.resume, until_step=args.until_step)
+        result = trainer.train(resume=args.resume, until_step=args.until_step, time_limit=args.time_limit)
     except CheckpointError as error:  # raised before the first step: nothing to resume from, or a refused folder
         print(f"foresight train: error: {error}", file=sys.stderr)
         return 2

@@ -2,7 +2,8 @@
 
 - :mod:`.task`: :class:`TrainingTask`, what a run optimises (trainable modules and a loss).
 - :mod:`.tasks`: the tasks of every trainable module (heads, adapters, frame decoder, fusion, VLM) and
-  :func:`build_task`; :mod:`.ltx` and :mod:`.flow_matching`: LTX-Video image-to-video flow matching.
+  :func:`build_task`; :mod:`.ltx` and :mod:`.flow_matching`: LTX-Video image-to-video flow matching;
+  :mod:`.vae`: LTX-Video's VAE; :mod:`.foresight_tiny`: the recipe of the shipped foresight-tiny model.
 - :mod:`.features` and :mod:`.cache`: frozen feature extractors, run once over a dataset into shards.
 - :mod:`.trainer`, :mod:`.config`, :mod:`.datasets`, :mod:`.sampler`: the loop and its run config.
 - :mod:`.checkpoint`: atomic, verified checkpoints and exact resume.
@@ -56,9 +57,11 @@ from .tasks import (
     VideoQADataset,
     VLMTask,
     build_task,
+    pipeline_qa_samples,
     video_qa_pairs,
 )
 from .trainer import TaskModule, Trainer, TrainResult, build_trainer, train
+from .vae import VAETask, build_vae_task
 
 __all__ = [
     "TrainingTask",
@@ -69,10 +72,13 @@ __all__ = [
     "FusionTask",
     "HeadTask",
     "LTXFlowMatchingTask",
+    "VAETask",
     "VLMTask",
     "VideoQADataset",
     "build_ltx_task",
     "build_task",
+    "build_vae_task",
+    "pipeline_qa_samples",
     "video_qa_pairs",
     # LTX-Video image-to-video flow matching
     "LTXFlowMatchingOutput",

@@ -5,7 +5,9 @@ arguments), ``kind: ssv2`` :class:`~foresight_models.data.SomethingSomethingV2` 
 its items also get ``"frames"``, the context and future windows joined, the key training tasks
 read), and ``kind: cache`` :class:`~foresight_models.training.cache.CachedFeatures` (``path``
 required) over features written by ``foresight cache``. Every other key is passed to the class's
-constructor.
+constructor, except ``clips: {context_indices: [0, 3], num_frames: 17}``, which cuts each clip of
+a ``synthetic`` or ``ssv2`` dataset into context images and the video that continues them
+(:class:`~foresight_models.data.ForesightClips`; ``"frames"`` is then the video).
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def check_data_section(
     section = dict(section)
     kind = check_choice(section.get("kind"), f"{name}.kind", tuple(DATASET_KINDS))
     cls = _dataset_class(kind, name)
-    allowed = ("kind", *_arguments(kind, cls))
+    allowed = ("kind", *_arguments(kind, cls), *(() if kind == "cache" else ("clips",)))
     for key in section:
         if key not in allowed:
             listed = ", ".join((*allowed, *extra_keys))
@@ -115,6 +117,8 @@ def check_data_section(
             check_int(section[key], f"{name}.{key}", minimum=minimum)
     if kind == "synthetic" and "size" in section:
         check_size_pair(section["size"], f"{name}.size", minimum=16)
+    if "clips" in section:
+        _check_clips(section["clips"], f"{name}.clips")
     for key in _PATHS[kind]:
         value = section.get(key)
         if value is None:
@@ -135,11 +139,30 @@ def build_dataset(section: Mapping[str, Any], name: str = "data") -> Dataset:
     """
     section = check_data_section(section, name)
     kind = section.pop("kind")
+    clips = section.pop("clips", None)
     cls = _dataset_class(kind, name)
     if isinstance(section.get("size"), list):
         section["size"] = tuple(section["size"])
     if kind == "cache":
         return cls(section.pop("path"), **section)
-    if kind == "ssv2":
-        return JoinedClips(cls(**section))
-    return cls(**section)
+    dataset = JoinedClips(cls(**section)) if kind == "ssv2" else cls(**section)
+    if clips is not None:
+        from ..data.foresight_clips import ForesightClips
+
+        dataset = ForesightClips(dataset, **clips)
+    return dataset
+
+
+def _check_clips(clips: Any, name: str) -> None:
+    """``{context_indices: [i, ...], num_frames: n}``, checked the way ``ForesightClips`` checks them."""
+    from ..data.foresight_clips import ForesightClips
+
+    if not isinstance(clips, Mapping):
+        raise TypeError(f"{name}: expected a mapping with 'context_indices' and 'num_frames', got {clips!r}")
+    for key in clips:
+        if key not in ("context_indices", "num_frames"):
+            raise ValueError(f"{name}.{key}: unknown key {key!r}; allowed keys: context_indices, num_frames")
+    try:
+        ForesightClips([], **clips)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{name}.{error}") from error

@@ -471,6 +471,7 @@ class LTXFlowMatchingTask(TrainingTask):
 _SECTION_KEYS = {
     "name": "'ltx'",
     "model": "'tiny' or a diffusers LTX-Video folder / Hub id",
+    "vae": "a VAE folder (or a folder with a 'vae' subfolder) used instead of model's VAE",
     "target": f"one of {LTX_TARGETS}",
     "prompt": f"one of {LTX_PROMPT_SOURCES}",
     "lora": "{rank, alpha, dropout, target_modules}",
@@ -533,6 +534,7 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
 
         name: ltx
         model: tiny                      # or a diffusers LTX-Video folder / Hub id (transformer, vae, scheduler[, text_encoder, tokenizer])
+        vae: runs/vae/final/vae          # optional: a VAE trained separately (task 'vae'), instead of model's
         target: lora                     # adapter | lora | both | full
         prompt: none                     # cached (batch prompt_embeds) | label (T5 on batch label) | none
         lora: {rank: 16, alpha: 16, dropout: 0.0, target_modules: [to_q, to_k, to_v, to_out.0]}
@@ -624,6 +626,15 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
         local_files_only=local_files_only,
         num_layers=section.get("tiny", {}).get("num_layers", 2),
     )
+    if "vae" in section:
+        from .vae import load_ltx_vae
+
+        vae = section["vae"]
+        if not isinstance(vae, (str, os.PathLike)) or not os.fspath(vae):
+            raise TypeError(f"task.vae: expected a VAE folder, got {vae!r}")
+        components["vae"] = load_ltx_vae(vae, local_files_only=local_files_only)
+        if DTYPES[dtype_name] != torch.float32:
+            components["vae"] = components["vae"].to(DTYPES[dtype_name])
     transformer = components["transformer"]
     adapter = conditioning_adapter = None
     adapter_input = "tokens"

@@ -26,7 +26,9 @@ class TrainingTask(nn.Module):
 
     Subclasses implement :meth:`loss` and set :attr:`trainable`; they may override
     :meth:`trainable_parameters` (for example to return only LoRA parameters) and
-    :meth:`save_pretrained` (the final export, such as a LoRA in diffusers' format).
+    :meth:`save_pretrained` (the final export, such as a LoRA in diffusers' format), and may define
+    ``collate(items) -> batch``: the trainer then batches with it in its DataLoader workers (CPU
+    preprocessing such as a processor's image work), and :meth:`loss` receives its batches.
 
     Attributes:
         trainable: name -> module whose state is checkpointed and exported; these are the modules

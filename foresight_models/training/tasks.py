@@ -66,8 +66,10 @@ __all__ = [
     "FusionTask",
     "HeadTask",
     "VLMTask",
+    "VLM_QUESTION_SOURCES",
     "VideoQADataset",
     "build_task",
+    "pipeline_qa_samples",
     "video_qa_pairs",
 ]
 
@@ -609,6 +611,46 @@ class VideoQADataset(torch.utils.data.Dataset):
         return pairs[index % self.per_clip]
 
 
+#: Where a :class:`VLMTask`'s questions come from: the batch, or the pipeline's two questions about each clip.
+VLM_QUESTION_SOURCES = ("batch", "pipeline")
+
+
+def pipeline_qa_samples(
+    item: Mapping[str, Any], *, max_description_frames: int = 8
+) -> list[tuple[str, list[Any], str, str]]:
+    """The two questions ``ForesightPipeline`` asks, about one clip cut into ``context`` and ``video``
+    (a :class:`~foresight_models.data.ForesightClips` item), each answered by the clip's label.
+
+    - the motion prompt: the ``context`` images (PIL) with ``MOTION_PROMPT_INSTRUCTION``;
+    - the description: ``video`` sampled as the pipeline samples it (at most ``max_description_frames``
+      frames, first and last kept) with ``DEFAULT_QUESTION``.
+
+    Returns ``(kind, visuals, question, answer)`` tuples, ``kind`` being ``"image"`` or ``"video"``.
+    """
+    from ..inputs import frames_to_float, to_pil_images
+    from ..pipelines.foresight_pipeline import DEFAULT_QUESTION, MOTION_PROMPT_INSTRUCTION
+    from ..pipelines.frames import sample_frames
+
+    for key in ("context", "video", "label"):
+        if key not in item:
+            raise KeyError(
+                f"batch: questions='pipeline' needs clips cut into 'context' and 'video' (data.clips) with a "
+                f"'label'; the batch has {sorted(item)}"
+            )
+
+    def images(frames: torch.Tensor, name: str) -> list[Any]:
+        if frames.dtype == torch.uint8:  # the same images as to_pil_images of the float frames, without the round trip
+            from PIL import Image
+
+            return [Image.fromarray(frame) for frame in frames.permute(0, 2, 3, 1).cpu().numpy()]
+        return to_pil_images(frames_to_float(frames, name=name))
+
+    context = images(item["context"], "context")
+    video = images(sample_frames(item["video"], max_description_frames), "video")
+    label = item["label"]
+    return [("image", context, MOTION_PROMPT_INSTRUCTION, label), ("video", video, DEFAULT_QUESTION, label)]
+
+
 class VLMTask(TrainingTask):
     """Fine-tune Qwen2.5-VL to answer questions about clips: causal-LM cross-entropy on the answer only.
 
@@ -617,17 +659,24 @@ class VLMTask(TrainingTask):
     only the answer tokens and the closing ``<|im_end|>`` are supervised. Batch keys: ``"frames"``
     (``(b, t, 3, h, w)`` uint8, or a list of ``(t_i, 3, h, w)``), ``"question"`` and ``"answer"`` (lists of str).
 
+    With ``questions="pipeline"`` the batch holds clips cut into ``"context"`` and ``"video"`` (a
+    :class:`~foresight_models.data.ForesightClips` dataset) with their ``"label"``, and each clip gives
+    the two samples of :func:`pipeline_qa_samples`: what the pipeline asks to write the motion prompt
+    (the context as images) and to describe a clip (the video), both answered by the label.
+
     Args:
         vlm: ``Qwen2_5_VLForConditionalGeneration``.
         processor: its ``Qwen2_5_VLProcessor``.
         lora: ``None`` to fine-tune every weight; a :class:`~foresight_models.models.lora_adapter.LoRAAdapter`
             (attached here) or a ``peft.LoraConfig`` to train LoRA parameters only.
+        questions: ``"batch"`` or ``"pipeline"`` (:data:`VLM_QUESTION_SOURCES`).
     """
 
-    def __init__(self, vlm: nn.Module, processor: Any, *, lora: Any = None):
+    def __init__(self, vlm: nn.Module, processor: Any, *, lora: Any = None, questions: str = "batch"):
         super().__init__()
         from ..models.lora_adapter import LoRAAdapter
 
+        self.questions = check_choice(questions, "questions", VLM_QUESTION_SOURCES)
         self.processor = processor
         self.lora_adapter = None
         if lora is None:
@@ -651,22 +700,47 @@ class VLMTask(TrainingTask):
             if parameter.requires_grad and (not self.is_lora or "lora_" in name):
                 yield parameter
 
-    def build_inputs(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        """Processor inputs for the batch plus ``labels`` (``-100`` on the prompt and padding), right-padded."""
+    def samples(self, batch: Mapping[str, Any]) -> list[tuple[str, Any, str, str]]:
+        """The batch as ``(kind, visuals, question, answer)`` samples (``kind``: ``"image"`` or ``"video"``)."""
+        if self.questions == "pipeline":
+            keys = [key for key in ("context", "video", "label") if key in batch]
+            size = len(batch["label"]) if "label" in batch else 0
+            items = [{key: batch[key][i] for key in keys} for i in range(size)]
+            return [sample for item in items for sample in pipeline_qa_samples(item)]
         frames, questions, answers = batch.get("frames"), batch.get("question"), batch.get("answer")
         if frames is None or questions is None or answers is None:
             raise KeyError(f"batch: VLMTask needs 'frames', 'question' and 'answer'; it has {sorted(batch)}")
         clips = list(frames)
         if not (len(clips) == len(questions) == len(answers)):
             raise ValueError(f"batch: {len(clips)} clips, {len(questions)} questions and {len(answers)} answers")
+        return [("video", clip, question, answer) for clip, question, answer in zip(clips, questions, answers)]
+
+    def collate(self, items: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        """Dataset items -> the model's inputs on the CPU (the trainer runs this in its DataLoader workers,
+        so the processor's image work overlaps the training steps)."""
+        from ..data.datasets import collate_clips
+
+        if self.questions == "pipeline":  # only what the questions read (not the clips' masks)
+            items = [{key: item[key] for key in ("context", "video", "label") if key in item} for item in items]
+        return self.build_inputs(collate_clips(list(items)), to_model=False)
+
+    def build_inputs(self, batch: Mapping[str, Any], *, to_model: bool = True) -> dict[str, torch.Tensor]:
+        """Processor inputs for the batch plus ``labels`` (``-100`` on the prompt and padding), right-padded;
+        on the VLM's device and in its dtype unless ``to_model=False``."""
         tokenizer = self.processor.tokenizer
         end = tokenizer.convert_tokens_to_ids("<|im_end|>")
         samples: list[dict[str, torch.Tensor]] = []
         vision: list[dict[str, Any]] = []
-        for clip, question, answer in zip(clips, questions, answers):
-            messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
+        for kind, visuals, question, answer in self.samples(batch):
+            if kind == "image":
+                content = [{"type": "image"} for _ in visuals] + [{"type": "text", "text": question}]
+                media = {"images": list(visuals)}
+            else:
+                content = [{"type": "video"}, {"type": "text", "text": question}]
+                media = {"videos": [visuals]}
+            messages = [{"role": "user", "content": content}]
             prompt = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-            inputs = self.processor(text=[prompt], videos=[clip], return_tensors="pt")
+            inputs = self.processor(text=[prompt], return_tensors="pt", **media)
             answer_ids = tokenizer(answer, add_special_tokens=False, return_tensors="pt").input_ids[0]
             answer_ids = torch.cat([answer_ids, torch.tensor([end])])
             prompt_ids = inputs.pop("input_ids")[0]
@@ -689,18 +763,27 @@ class VLMTask(TrainingTask):
             )
             for key in samples[0]
         }
-        for key in vision[0]:  # pixel_values_videos, video_grid_thw, second_per_grid_ts: concatenated over clips
-            values = [extra[key] for extra in vision]
+        # pixel_values(_videos), image/video_grid_thw, second_per_grid_ts: concatenated over the samples having them
+        for key in dict.fromkeys(key for extra in vision for key in extra):
+            values = [extra[key] for extra in vision if key in extra]
             out[key] = torch.cat(values) if isinstance(values[0], torch.Tensor) else [v for vs in values for v in vs]
+        return self.to_model(out) if to_model else out
+
+    def to_model(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """``inputs`` on the VLM's device, floating tensors in its dtype."""
         dtype, device = _module_dtype_device(self.vlm)
-        for key, value in out.items():
-            if isinstance(value, torch.Tensor):
-                out[key] = value.to(device=device, dtype=dtype if value.is_floating_point() else None)
-        return out
+        return {
+            key: value.to(device=device, dtype=dtype if value.is_floating_point() else None)
+            if isinstance(value, torch.Tensor)
+            else value
+            for key, value in inputs.items()
+        }
 
     def loss(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        """``{"loss": mean cross-entropy over the answer tokens}``."""
-        return {"loss": self.vlm(**self.build_inputs(batch), use_cache=False).loss}
+        """``{"loss": mean cross-entropy over the answer tokens}`` of a batch of items, or of inputs
+        already built by :meth:`collate`."""
+        inputs = self.to_model(batch) if "input_ids" in batch else self.build_inputs(batch)
+        return {"loss": self.vlm(**inputs, use_cache=False).loss}
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         """Full fine-tuning: ``vlm/`` (model + processor); LoRA: the LoRA in peft's format (a
@@ -845,8 +928,12 @@ def build_fusion_task(section: Mapping[str, Any]) -> FusionTask:
 
 
 def build_vlm_task(section: Mapping[str, Any]) -> VLMTask:
-    """``{"name": "vlm", "model": name, "processor": name, "lora": null | {"r", "lora_alpha", "lora_dropout", "target_modules"}}``."""
-    section = check_keys(section, "task", allowed=[*_COMMON, "model", "processor", "lora"], required=["model"])
+    """``{"name": "vlm", "model": name, "processor": name, "lora": null | {"r", "lora_alpha", "lora_dropout",
+    "target_modules"}, "questions": "batch" | "pipeline"}`` (see :class:`VLMTask`)."""
+    section = check_keys(
+        section, "task", allowed=[*_COMMON, "model", "processor", "lora", "questions"], required=["model"]
+    )
+    questions = check_choice(section.get("questions", "batch"), "task.questions", VLM_QUESTION_SOURCES)
     loader = LoadOptions.from_section(section, "task")
     model = check_name(section["model"], "task.model")
     processor = check_name(section.get("processor", model), "task.processor")
@@ -879,7 +966,14 @@ def build_vlm_task(section: Mapping[str, Any]) -> VLMTask:
                 f"task.lora.target_modules: {targets} match no linear layer of the language model of {model!r}"
             )
         config = LoraConfig(bias="none", **options)
-    return VLMTask(vlm, load_processor(processor, loader), lora=config)
+    return VLMTask(vlm, load_processor(processor, loader), lora=config, questions=questions)
+
+
+def build_vae_task(section: Mapping[str, Any]) -> TrainingTask:
+    """LTX-Video VAE reconstruction (:func:`foresight_models.training.vae.build_vae_task`), imported on use."""
+    from .vae import build_vae_task as build
+
+    return build(section)
 
 
 def build_ltx_task(section: Mapping[str, Any]) -> TrainingTask:
@@ -896,6 +990,7 @@ TASKS: dict[str, Callable[[Mapping[str, Any]], TrainingTask]] = {
     "frame_decoder": build_frame_decoder_task,
     "fusion": build_fusion_task,
     "vlm": build_vlm_task,
+    "vae": build_vae_task,
     "ltx": build_ltx_task,
 }
 

@@ -141,7 +141,8 @@ class Trainer:
             are not used here (the task and dataset are given).
         eval_dataset: held-out data (default: built from ``config.eval`` when it names data).
         eval_fn: ``eval_fn(task, batch) -> {name: float}`` used instead of ``task.evaluate``.
-        collate_fn: batches items (default: :func:`foresight_models.data.collate_clips`).
+        collate_fn: batches items (default: the task's ``collate(items)`` if it has one, run in the
+            DataLoader's workers, else :func:`foresight_models.data.collate_clips`).
 
     Example::
 
@@ -186,7 +187,7 @@ class Trainer:
         if collate_fn is None:
             from ..data.datasets import collate_clips
 
-            collate_fn = collate_clips
+            collate_fn = getattr(task, "collate", None) or collate_clips
         self.collate_fn = collate_fn
         self._trackers = self._check_trackers()
 
@@ -210,7 +211,9 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------ run
 
-    def train(self, *, resume: str | os.PathLike = "auto", until_step: int | None = None) -> TrainResult:
+    def train(
+        self, *, resume: str | os.PathLike = "auto", until_step: int | None = None, time_limit: float | None = None
+    ) -> TrainResult:
         """Run (or continue) training to ``optim.max_steps``, then export ``task.save_pretrained(output_dir/"final")``.
 
         Args:
@@ -221,14 +224,19 @@ class Trainer:
             until_step: stop after this step with a checkpoint, as if interrupted (the schedule
                 still runs to ``max_steps``); a later call continues. Splits a long run into jobs
                 of bounded length. The final export happens once ``max_steps`` is reached.
+            time_limit: stop with a checkpoint at the first step that ends more than this many
+                seconds after the call began, as with ``until_step`` (a job under a wall-clock limit).
         """
         from accelerate import Accelerator
         from accelerate.utils import gather_object, send_to_device, set_seed
         from diffusers.optimization import get_scheduler
         from tqdm.auto import tqdm
 
-        from .._validation import check_int
+        from .._validation import check_int, check_real
 
+        started = time.perf_counter()
+        if time_limit is not None:
+            time_limit = check_real(time_limit, "time_limit", minimum=0.0, min_inclusive=False)
         cfg = self.config
         optim = cfg.optim
         stop_at = optim.max_steps if until_step is None else min(check_int(until_step, "until_step"), optim.max_steps)
@@ -391,6 +399,8 @@ class Trainer:
                         ema.step(parameters)
                 step += 1
                 progress.update(1)
+                if time_limit is not None and _out_of_time(accelerator, started, time_limit):
+                    stop_at = step
 
                 if step % cfg.logging.every == 0 or step == optim.max_steps:
                     keys = sorted(running)
@@ -557,6 +567,14 @@ def _batch_size(batch: Any) -> int:
     raise TypeError(f"cannot tell the batch size of a {type(batch).__name__} batch; use dict batches of tensors")
 
 
+def _out_of_time(accelerator: Any, started: float, time_limit: float) -> bool:
+    """Whether any process has run past ``time_limit`` seconds (every process gets the same answer)."""
+    late = torch.tensor([float(time.perf_counter() - started > time_limit)], device=accelerator.device)
+    if accelerator.num_processes > 1:
+        late = accelerator.reduce(late, reduction="sum")
+    return bool(late.item() > 0)
+
+
 def _with_eval(config: RunConfig, evaluation: EvalConfig) -> RunConfig:
     import dataclasses
 
@@ -596,11 +614,12 @@ def train(
     *,
     resume: str | os.PathLike = "auto",
     until_step: int | None = None,
+    time_limit: float | None = None,
 ) -> TrainResult:
     """Train what a run configuration describes: ``build_trainer(config).train(resume=..., until_step=...)``.
 
     Args:
         config: a config file (YAML or JSON), a mapping or a :class:`~foresight_models.training.RunConfig`.
-        resume, until_step: as :meth:`Trainer.train`.
+        resume, until_step, time_limit: as :meth:`Trainer.train`.
     """
-    return build_trainer(config).train(resume=resume, until_step=until_step)
+    return build_trainer(config).train(resume=resume, until_step=until_step, time_limit=time_limit)

@@ -1,0 +1,155 @@
+"""foresight-tiny: the small ``ForesightPipeline`` this library trains on ``SyntheticMotion`` and ships.
+
+Every part has the real architecture at toy size: an LTX-Video VAE (16x spatial, 2x temporal
+compression, 32 latent channels), an LTX-Video transformer trained for image-to-video with flow
+matching on T5 embeddings of the clip's label (a small T5 encoder, frozen at its random
+initialisation, with a word-level tokenizer over the labels' vocabulary), and a Qwen2.5-VL
+(byte-level tokenizer) fine-tuned for the pipeline's two questions: the motion prompt from two
+context images, and a description of a clip.
+
+The model sees clips the way the pipeline does (:class:`~foresight_models.data.ForesightClips`):
+two context frames :data:`CONTEXT_INDICES` of a 20-frame ``SyntheticMotion`` clip at 128x128, and
+the 17-frame video that starts at the second one. Training: ``docs/foresight_tiny.md``.
+
+Example::
+
+    >>> from foresight_models import ForesightPipeline
+    >>> from foresight_models.foresight_tiny import foresight_tiny_path
+    >>> pipe = ForesightPipeline.from_pretrained(foresight_tiny_path())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = [
+    "CONTEXT_INDICES",
+    "NUM_FRAMES",
+    "SIZE",
+    "T5_WORDS",
+    "call_defaults",
+    "foresight_tiny_clips",
+    "foresight_tiny_components",
+    "foresight_tiny_path",
+]
+
+#: Frame height and width of foresight-tiny's clips.
+SIZE = 128
+#: Frames of the predicted video (the first is the last context image).
+NUM_FRAMES = 17
+#: Which frames of a ``SyntheticMotion`` clip are the context images (3 frames apart, so the
+#: direction of motion shows).
+CONTEXT_INDICES = (0, 3)
+#: Words of the SyntheticMotion labels, each one token of the T5 tokenizer.
+T5_WORDS = (
+    "moving pushing falling like rock from closer each other something and "
+    "red green blue yellow purple orange square circle"
+).split()
+
+#: Where the trained pipeline folder lives inside the package.
+ASSET_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "foresight-tiny")
+
+
+def foresight_tiny_path() -> str:
+    """The folder of the shipped foresight-tiny pipeline (``ForesightPipeline.from_pretrained`` reads it).
+
+    Raises:
+        FileNotFoundError: the package was installed without its ``assets/foresight-tiny`` folder.
+    """
+    if not os.path.isfile(os.path.join(ASSET_DIR, "model_index.json")):
+        raise FileNotFoundError(
+            f"foresight-tiny: no pipeline folder at {ASSET_DIR!r}; reinstall foresight-models (the folder ships "
+            "inside the package) or retrain it (docs/foresight_tiny.md)"
+        )
+    return ASSET_DIR
+
+
+def call_defaults() -> dict[str, Any]:
+    """The call settings foresight-tiny was trained and measured with (``ForesightPipeline.__call__`` keywords)."""
+    return {
+        "height": SIZE,
+        "width": SIZE,
+        "num_frames": NUM_FRAMES,
+        "num_inference_steps": 16,
+        "guidance_scale": 1.0,
+        "max_new_tokens": 64,
+    }
+
+
+def foresight_tiny_clips(num_clips: int, *, seed: int):
+    """``num_clips`` SyntheticMotion clips cut as foresight-tiny sees them (:class:`~foresight_models.data.ForesightClips`)."""
+    from .data import ForesightClips, SyntheticMotion
+
+    motion = SyntheticMotion(num_clips, frames=CONTEXT_INDICES[-1] + NUM_FRAMES, size=SIZE, seed=seed)
+    return ForesightClips(motion, context_indices=CONTEXT_INDICES, num_frames=NUM_FRAMES)
+
+
+def foresight_tiny_components(seed: int = 0) -> dict[str, Any]:
+    """foresight-tiny's components at their initialisation (before training), by pipeline component name."""
+    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXVideoTransformer3DModel
+
+    from . import testing
+
+    with testing.seeded(seed):
+        vae = AutoencoderKLLTXVideo(
+            in_channels=3,
+            out_channels=3,
+            latent_channels=32,
+            block_out_channels=(32, 64),
+            down_block_types=("LTXVideoDownBlock3D",) * 2,
+            decoder_block_out_channels=(32, 64),
+            layers_per_block=(1, 1, 1),
+            decoder_layers_per_block=(1, 1, 1),
+            spatio_temporal_scaling=(True, False),
+            decoder_spatio_temporal_scaling=(True, False),
+            decoder_inject_noise=(False, False, False),
+            downsample_type=("conv", "conv"),
+            upsample_residual=(False, False),
+            upsample_factor=(1, 1),
+            timestep_conditioning=False,
+            patch_size=8,
+            patch_size_t=1,
+            encoder_causal=True,
+            decoder_causal=False,
+        )
+        transformer = LTXVideoTransformer3DModel(
+            in_channels=32,
+            out_channels=32,
+            patch_size=1,
+            patch_size_t=1,
+            num_attention_heads=4,
+            attention_head_dim=32,
+            cross_attention_dim=128,
+            num_layers=4,
+            caption_channels=testing.TINY_CAPTION_CHANNELS,
+        )
+    vlm = testing.tiny_qwen2_5_vl(
+        seed,
+        text_config={
+            "hidden_size": 128,
+            "intermediate_size": 256,
+            "num_hidden_layers": 4,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [4, 6, 6]},
+        },
+        vision_config={
+            "depth": 4,
+            "hidden_size": 128,
+            "intermediate_size": 256,
+            "num_heads": 4,
+            "out_hidden_size": 128,
+            "window_size": 56,
+            "fullatt_block_indexes": [1, 3],
+        },
+    )
+    return {
+        "transformer": transformer.eval(),
+        "vae": vae.eval(),
+        "scheduler": FlowMatchEulerDiscreteScheduler(),
+        "text_encoder": testing.tiny_t5_encoder(seed),
+        "tokenizer": testing.tiny_t5_tokenizer(extra_words=tuple(T5_WORDS)),
+        "vlm": vlm,
+        "processor": testing.tiny_qwen2_5_vl_processor(max_side=140),
+    }

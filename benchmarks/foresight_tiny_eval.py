@@ -120,7 +120,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 elapsed = time.perf_counter() - _start
                 print(f"[{_source}] {done}/{total} clips, {elapsed:.1f} s", file=sys.stderr, flush=True)
 
-        runs[source] = evaluate_synthetic_foresight(predict, clips, describe=describe, progress=progress)
+        runs[source] = evaluate_synthetic_foresight(
+            predict, clips, describe=describe, device=args.device, progress=progress
+        )
         timings[source] = time.perf_counter() - start
     return assemble(args, runs, timings)
 

@@ -68,41 +68,62 @@ def locate_objects(
     colours: Sequence[Sequence[float]],
     *,
     tolerance: float = 60.0,
-    min_pixels: int = 1,
+    min_pixels: int | Sequence[int] = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Locate flat-coloured objects in frames: the centroid of the pixels of each object's colour.
+    """Locate flat-coloured objects in frames: the centroid of the largest region of each object's colour.
 
-    A pixel belongs to object ``j`` when ``colours[j]`` is the nearest of ``colours`` to it and lies within
-    ``tolerance`` (Euclidean distance in RGB, 0..255 units). Nearest-colour assignment keeps two objects of
-    similar colours apart; the background, far from every ``SyntheticMotion`` colour, belongs to none.
+    A pixel has object ``j``'s colour when ``colours[j]`` is the nearest of ``colours`` to it and lies within
+    ``tolerance`` (Euclidean distance in RGB, 0..255 units); nearest-colour assignment keeps two objects of
+    similar colours apart, and the background, far from every ``SyntheticMotion`` colour, belongs to none.
+    The object is the largest 8-connected region of such pixels, so stray pixels of its colour elsewhere
+    (noise in a generated frame) do not move its centre.
 
     Args:
         frames: ``(t, 3, h, w)``, uint8 in ``[0, 255]`` or float in ``[0, 1]``.
         colours: ``k`` RGB colours in ``[0, 255]`` (e.g. :func:`foresight_models.data.object_colour` of each name).
         tolerance: largest RGB distance of a pixel to its object's colour (> 0).
-        min_pixels: an object with fewer pixels in a frame is not found there (>= 1).
+        min_pixels: an object whose largest region has fewer pixels is not found (>= 1; one int for all
+            objects or ``k`` ints).
 
     Returns:
         ``(centres, found)``: ``centres`` float32 ``(t, k, 2)`` as ``(x, y)`` pixel coordinates (pixel ``(i, j)``
         is at ``x = j, y = i``), ``nan`` where not found; ``found`` bool ``(t, k)``.
     """
+    try:
+        from scipy import ndimage
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError("locate_objects needs scipy: pip install 'foresight_models[eval]'") from error
     frames = _check_frames(frames, "frames")
     tolerance = check_real(tolerance, "tolerance", minimum=0.0, min_inclusive=False)
-    min_pixels = check_int(min_pixels, "min_pixels")
     palette = _check_colours(colours)
-    t, _, h, w = frames.shape
-    pixels = (frames * 255.0).permute(0, 2, 3, 1).reshape(t, h * w, 1, 3)  # t (h w) 1 c
-    distance = (pixels - palette.view(1, 1, -1, 3)).norm(dim=-1)  # t (h w) k
+    k = palette.shape[0]
+    if isinstance(min_pixels, Sequence) and not isinstance(min_pixels, (str, bytes)):
+        if len(min_pixels) != k:
+            raise ValueError(f"min_pixels: expected one int or {k} ints (one per colour), got {len(min_pixels)}")
+        thresholds = [check_int(m, f"min_pixels[{j}]") for j, m in enumerate(min_pixels)]
+    else:
+        thresholds = [check_int(min_pixels, "min_pixels")] * k
+    t = frames.shape[0]
+    pixels = (frames * 255.0).permute(0, 2, 3, 1).unsqueeze(-2)  # t h w 1 c
+    distance = (pixels - palette.to(pixels.device).view(1, 1, 1, k, 3)).square().sum(dim=-1)  # t h w k, squared
     nearest = distance.argmin(dim=-1, keepdim=True)
-    members = (distance <= tolerance) & (torch.arange(palette.shape[0]).view(1, 1, -1) == nearest)
-    weights = members.float()
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
-    count = weights.sum(dim=1)  # t k
-    x = torch.einsum("tpk,p->tk", weights, xs.reshape(-1))
-    y = torch.einsum("tpk,p->tk", weights, ys.reshape(-1))
-    found = count >= min_pixels
-    centres = torch.stack([x, y], dim=-1) / count.clamp(min=1).unsqueeze(-1)
-    centres = torch.where(found.unsqueeze(-1), centres, torch.full_like(centres, float("nan")))
+    labels = torch.arange(k, device=pixels.device).view(1, 1, 1, k)
+    members = ((distance <= tolerance**2) & (labels == nearest)).cpu().numpy()
+    centres = torch.full((t, k, 2), float("nan"))
+    found = torch.zeros(t, k, dtype=torch.bool)
+    connectivity = np.ones((3, 3), dtype=bool)
+    for f in range(t):
+        for j in range(k):
+            labels, count = ndimage.label(members[f, :, :, j], structure=connectivity)
+            if count == 0:
+                continue
+            sizes = np.bincount(labels.ravel())[1:]
+            largest = int(sizes.argmax())
+            if sizes[largest] < thresholds[j]:
+                continue
+            ys, xs = np.nonzero(labels == largest + 1)
+            centres[f, j] = torch.tensor([xs.mean(), ys.mean()], dtype=torch.float32)
+            found[f, j] = True
     return centres, found
 
 
@@ -121,7 +142,7 @@ def box_centres(boxes: torch.Tensor) -> torch.Tensor:
 def _check_frames(frames: Any, name: str) -> torch.Tensor:
     if isinstance(frames, np.ndarray):
         frames = torch.from_numpy(frames)
-    frames = frames_to_float(frames, name=name).detach().cpu()
+    frames = frames_to_float(frames, name=name).detach()
     if frames.ndim != 4 or frames.shape[1] != 3:
         raise ValueError(f"{name}: expected frames (t, 3, h, w), got shape {tuple(frames.shape)}")
     if frames.numel() and (not torch.isfinite(frames).all() or frames.min() < 0 or frames.max() > 1):
@@ -325,6 +346,7 @@ def _centre_errors(
     centres: torch.Tensor, found: torch.Tensor, truth: torch.Tensor, diagonal: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame mean over objects of the centre error ``(t,)`` (missing -> diagonal) and missing counts ``(t,)``."""
+    centres, found = centres.cpu(), found.cpu()
     error = (centres - truth).norm(dim=-1)
     error = torch.where(found, error, torch.full_like(error, diagonal))
     return error.mean(dim=-1).double().numpy(), (~found).sum(dim=-1).numpy()
@@ -337,6 +359,16 @@ def _frame_gap(clips: Any, frame_gap: int | None) -> int | None:
     if indices is not None and len(indices) >= 2:
         return int(indices[-1]) - int(indices[-2])
     return None
+
+
+def _min_pixels(item: Mapping[str, Any], min_area: float) -> list[int]:
+    """Per object: ``min_area`` of its pixels in video frame 0 (from ``video_masks``, else its box)."""
+    if isinstance(item.get("video_masks"), torch.Tensor):
+        area = item["video_masks"][0].flatten(1).sum(dim=1).double()
+    else:
+        box = item["video_boxes"][0].double()
+        area = (box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1])
+    return [max(1, math.ceil(min_area * float(a))) for a in area]
 
 
 def _prediction_output(output: Any, index: int) -> tuple[Any, str | None, str | None]:
@@ -353,7 +385,9 @@ def evaluate_synthetic_foresight(
     *,
     describe: Callable[[torch.Tensor], str] | None = None,
     tolerance: float = 60.0,
+    min_area: float = 0.25,
     frame_gap: int | None = None,
+    device: str | torch.device = "cpu",
     progress: Callable[[int, int], None] | None = None,
 ) -> SyntheticForesightResult:
     """Score a video predictor and the baselines on ``SyntheticMotion`` clips, per clip and horizon.
@@ -371,8 +405,11 @@ def evaluate_synthetic_foresight(
         describe: ``describe(video (t, 3, h, w)) -> str`` (e.g. ``pipe.describe``): describes the real video
             (uint8) and the predicted one (as ``predict`` returned it) unless ``predict`` returned its description.
         tolerance: colour tolerance of :func:`locate_objects`.
+        min_area: an object is found in a frame when its largest region of its colour covers at least this
+            fraction of its true area (its pixels in the last context frame); in ``(0, 1]``.
         frame_gap: frames between the last two context images, for the ``extrapolation`` baseline; default
             from ``clips.context_indices``. Without it (or with one context image) the baseline is left out.
+        device: where frames are compared (PSNR, SSIM, colour distances); a GPU makes long runs faster.
         progress: called as ``progress(done, total)`` after each clip.
 
     Returns:
@@ -387,6 +424,7 @@ def evaluate_synthetic_foresight(
     if describe is not None and not callable(describe):
         raise TypeError(f"describe: expected None or a callable describe(video) -> str, got {type(describe).__name__}")
     gap = _frame_gap(clips, frame_gap)
+    min_area = check_real(min_area, "min_area", minimum=0.0, maximum=1.0, min_inclusive=False)
     total = len(clips)
     if total == 0:
         raise ValueError("clips: expected at least one clip, got an empty dataset")
@@ -402,8 +440,8 @@ def evaluate_synthetic_foresight(
         for key in ("context", "video", "video_boxes", "object_names", "action"):
             if key not in item:
                 raise KeyError(f"clips[{index}]: expected ForesightClips items of SyntheticMotion with {key!r}")
-        truth = frames_to_float(item["video"], name=f"clips[{index}]['video']").cpu()
-        context = frames_to_float(item["context"], name=f"clips[{index}]['context']").cpu()
+        truth = frames_to_float(item["video"], name=f"clips[{index}]['video']").to(device)
+        context = frames_to_float(item["context"], name=f"clips[{index}]['context']").to(device)
         t, _, h, w = truth.shape
         if horizons is None:
             horizons, diagonal = list(range(1, t)), math.hypot(h, w)
@@ -411,6 +449,7 @@ def evaluate_synthetic_foresight(
             raise ValueError(f"clips[{index}]: expected {len(horizons) + 1} video frames like the first clip, got {t}")
         colours = [object_colour(name) for name in item["object_names"]]
         centres_true = box_centres(item["video_boxes"])[1:]  # H k 2
+        min_pixels = _min_pixels(item, min_area)
 
         video, description, prompt = _prediction_output(predict(to_pil_images(context), item), index)
         if isinstance(video, np.ndarray):
@@ -418,15 +457,15 @@ def evaluate_synthetic_foresight(
         if not isinstance(video, torch.Tensor) or tuple(video.shape) != tuple(truth.shape):
             got = tuple(video.shape) if isinstance(video, torch.Tensor) else type(video).__name__
             raise ValueError(f"predict returned {got} for clip {index}, expected a video of shape {tuple(truth.shape)}")
-        predicted = _check_frames(video, f"predict(...) for clip {index}")[1:]
+        predicted = _check_frames(video, f"predict(...) for clip {index}")[1:].to(device)
         copied = copy(context.unsqueeze(0)).expand(t - 1, -1, -1, -1)
 
         measured: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for name, frames in (("prediction", predicted), ("copy", copied)):
-            centres, found = locate_objects(frames, colours, tolerance=tolerance)
+            centres, found = locate_objects(frames, colours, tolerance=tolerance, min_pixels=min_pixels)
             measured[name] = _centre_errors(centres, found, centres_true, diagonal)
-            rows.setdefault(f"psnr/{name}", []).append(psnr(frames, truth[1:], max_db=100.0).double().numpy())
-            rows.setdefault(f"ssim/{name}", []).append(ssim(frames, truth[1:]).double().numpy())
+            rows.setdefault(f"psnr/{name}", []).append(psnr(frames, truth[1:], max_db=100.0).double().cpu().numpy())
+            rows.setdefault(f"ssim/{name}", []).append(ssim(frames, truth[1:]).double().cpu().numpy())
         if gap is not None and "context_boxes" in item:
             context_centres = box_centres(item["context_boxes"])[-2:]  # 2 k 2
             last, previous = context_centres[1], context_centres[0]

@@ -38,7 +38,7 @@ def test_the_benchmark_runs_end_to_end_and_writes_every_section(tmp_path):
     for comparison in errors["last_frame"].values():
         assert comparison["n"] == 2 and len(comparison["ci95"]) == 2
     assert set(results["image_metrics"]) == {"psnr", "ssim"}
-    assert set(results["action_recall"]) == {"real", "generated", "prompt"}
+    assert set(results["action_recall"]) == {"real", "generated", "prompt", "with_objects"}
     assert all(results["action_recall"][key] is not None for key in ("real", "generated", "prompt"))
     assert list(results["prompt_ablation"]) == ["vlm", "label", "empty"]
     assert results["runs"]["label"]["prompts"] == [
@@ -47,7 +47,7 @@ def test_the_benchmark_runs_end_to_end_and_writes_every_section(tmp_path):
     assert results["runs"]["empty"]["prompts"] == ["", ""]
     assert [goal["met"] for goal in results["goals"]][:2] == [False, False]  # random weights meet no goal
     text = md.read_text()
-    for heading in ("Where are the objects?", "Action recall", "Does the prompt matter?", "Goals"):
+    for heading in ("Where are the objects?", "Action recall", "Per action", "Does the prompt matter?", "Goals"):
         assert heading in text
     assert text.count("\n| 8 |") == 1  # one row per horizon
 

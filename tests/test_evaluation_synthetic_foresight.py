@@ -194,6 +194,7 @@ def test_an_oracle_has_no_centre_error_and_beats_copy():
     assert versus_copy["ratio"] == 0.0 and versus_copy["n"] == 6 and versus_copy["horizon"] == 8
     assert versus_copy["ci95"][1] < 0
     assert summary["action_recall"] == {"real": None, "generated": None, "prompt": None}
+    assert summary["action_and_objects_recall"] == {"real": None, "generated": None, "prompt": None}
 
 
 def test_the_baselines_errors_are_the_true_displacement_and_constant_velocity():
@@ -244,7 +245,8 @@ def test_a_blurred_half_found_prediction_is_measured_not_dropped():
 
 def test_descriptions_and_prompts_give_action_recall():
     data = clips(6)  # one clip per action
-    said = "Moving red circle from left to right"
+    right = data.dataset.actions.index("move_right")
+    said = f"Moving {data[right]['placeholders'][0]} from left to right"
 
     def predict(context, item):
         return {"video": item["video"], "prompt": item["label"], "description": said}
@@ -260,6 +262,17 @@ def test_descriptions_and_prompts_give_action_recall():
     recall = result.summary()["action_recall"]
     assert recall == {"real": pytest.approx(1 / 6), "generated": pytest.approx(1 / 6), "prompt": 1.0}
     assert result.generated_descriptions == [said] * 6
+    # counting the objects too: the move_right clip's description names its object, a wrong object does not count
+    strict = result.summary()["action_and_objects_recall"]
+    assert strict["prompt"] == 1.0 and strict["generated"] == pytest.approx(1 / 6)
+    other = "purple circle" if data[right]["placeholders"] != ["purple circle"] else "green square"
+    wrong = evaluate_synthetic_foresight(
+        lambda context, item: {"video": item["video"], "description": f"moving {other} from left to right"}, data
+    ).summary()
+    assert wrong["action_recall"]["generated"] == pytest.approx(1 / 6)
+    assert wrong["action_and_objects_recall"]["generated"] == 0.0
+    per_action = result.summary()["per_action"]
+    assert per_action["move_right"]["recall_generated"] == 1.0 and per_action["fall"]["recall_generated"] == 0.0
 
     # without a description from predict, describe reads the predicted video too
     seen.clear()

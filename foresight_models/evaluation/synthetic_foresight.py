@@ -222,6 +222,8 @@ class SyntheticForesightResult:
         real_descriptions, generated_descriptions: the descriptions (with ``describe`` / a predictor that
             returns them), else ``None``.
         prompts: the motion prompts a predictor reported, else ``None``.
+        placeholders: the objects each clip's label names (``SyntheticMotion``'s ``placeholders``).
+        ids: each clip's ``id``.
     """
 
     horizons: list[int]
@@ -235,24 +237,35 @@ class SyntheticForesightResult:
     real_descriptions: list[str] | None = None
     generated_descriptions: list[str] | None = None
     prompts: list[str] | None = None
+    placeholders: list[list[str]] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
 
     @property
     def num_clips(self) -> int:
         return len(self.actions)
 
-    def recall(self, texts: list[str] | None) -> float | None:
-        """Fraction of clips whose ``texts[i]`` states the clip's action (:func:`action_from_text`)."""
+    def recalled(self, texts: list[str] | None, *, with_objects: bool = False) -> list[bool] | None:
+        """Per clip: ``texts[i]`` states the clip's action (:func:`action_from_text`) and, with ``with_objects``,
+        names every object of its label too (the SSv2 action: verb and objects)."""
         if texts is None:
             return None
-        return float(np.mean([action_from_text(text) == action for text, action in zip(texts, self.actions)]))
+        hits = [action_from_text(text) == action for text, action in zip(texts, self.actions)]
+        if with_objects:
+            names = self.placeholders or [[] for _ in self.actions]
+            hits = [hit and all(_names(text, p) for p in objects) for hit, text, objects in zip(hits, texts, names)]
+        return hits
+
+    def recall(self, texts: list[str] | None, *, with_objects: bool = False) -> float | None:
+        """Fraction of clips whose ``texts[i]`` states the clip's action (see :meth:`recalled`); ``None`` without texts."""
+        hits = self.recalled(texts, with_objects=with_objects)
+        return None if hits is None else float(np.mean(hits))
 
     def comparison(self, a: str = "prediction", b: str = "copy", *, horizon: int | None = None) -> dict[str, Any] | None:
         """Paired comparison (:func:`~foresight_models.evaluation.compare`) of the centre errors of ``a`` and ``b``
         at ``horizon`` (default: the last), as a dict with ``ratio`` (mean ``a`` / mean ``b``) added;
         ``None`` with fewer than 2 clips."""
         column = self.horizons.index(self.horizons[-1] if horizon is None else horizon)
-        if self.num_clips < 2:
+        if self.num_clips < 2 or a not in self.centre_error or b not in self.centre_error:
             return None
         x, y = self.centre_error[a][:, column], self.centre_error[b][:, column]
         result = compare(x, y).to_dict()
@@ -267,8 +280,9 @@ class SyntheticForesightResult:
         ``ssim``: predictor -> list of per-horizon means (``missing_fraction``: objects not found over objects);
         ``last_frame``: ``prediction_vs_copy`` and ``prediction_vs_extrapolation`` comparisons of the centre
         error at the last horizon (``None`` with fewer than 2 clips); ``action_recall``: ``real``,
-        ``generated``, ``prompt`` (``None`` where not measured); ``per_action``: action -> clips and mean
-        last-frame centre error of each predictor.
+        ``generated``, ``prompt`` (``None`` where not measured); ``action_and_objects_recall``: the same, counting
+        a text only when it also names the label's objects; ``per_action``: action -> clips, mean last-frame
+        centre error of each predictor and the action recall of the real and generated descriptions.
         """
         objects = np.asarray(self.objects, dtype=np.float64)[:, None]
         last = len(self.horizons) - 1
@@ -279,6 +293,9 @@ class SyntheticForesightResult:
                 "clips": len(rows),
                 **{name: float(errors[rows, last].mean()) for name, errors in self.centre_error.items()},
             }
+            for key, texts in (("recall_real", self.real_descriptions), ("recall_generated", self.generated_descriptions)):
+                hits = self.recalled(texts)
+                per_action[action][key] = None if hits is None else float(np.mean([hits[i] for i in rows]))
         return {
             "num_clips": self.num_clips,
             "horizons": list(self.horizons),
@@ -295,6 +312,11 @@ class SyntheticForesightResult:
                 "real": self.recall(self.real_descriptions),
                 "generated": self.recall(self.generated_descriptions),
                 "prompt": self.recall(self.prompts),
+            },
+            "action_and_objects_recall": {
+                "real": self.recall(self.real_descriptions, with_objects=True),
+                "generated": self.recall(self.generated_descriptions, with_objects=True),
+                "prompt": self.recall(self.prompts, with_objects=True),
             },
             "per_action": per_action,
         }
@@ -313,6 +335,7 @@ class SyntheticForesightResult:
             "real_descriptions": self.real_descriptions,
             "generated_descriptions": self.generated_descriptions,
             "prompts": self.prompts,
+            "placeholders": [list(p) for p in self.placeholders],
             "ids": list(self.ids),
             "summary": self.summary(),
         }
@@ -334,8 +357,14 @@ class SyntheticForesightResult:
             real_descriptions=data.get("real_descriptions"),
             generated_descriptions=data.get("generated_descriptions"),
             prompts=data.get("prompts"),
+            placeholders=[list(p) for p in data.get("placeholders", [])],
             ids=list(data.get("ids", [])),
         )
+
+
+def _names(text: str, name: str) -> bool:
+    """``text`` names the object ``name`` (whole words, ignoring case and punctuation)."""
+    return f" {_normalise(name)} " in f" {_normalise(text)} "
 
 
 def _means(values: np.ndarray) -> list[float]:
@@ -431,6 +460,7 @@ def evaluate_synthetic_foresight(
     copy, extrapolate = CopyLastFrame(), LinearExtrapolation()
     rows: dict[str, list[np.ndarray]] = {}
     actions, objects, ids = [], [], []
+    placeholders: list[list[str]] = []
     real_texts: list[str] = []
     generated_texts: list[str] = []
     prompts: list[str] = []
@@ -488,6 +518,7 @@ def evaluate_synthetic_foresight(
         actions.append(str(item["action"]))
         objects.append(len(colours))
         ids.append(str(item.get("id", index)))
+        placeholders.append([str(p) for p in item.get("placeholders", [])])
         if progress is not None:
             progress(index + 1, total)
 
@@ -510,6 +541,7 @@ def evaluate_synthetic_foresight(
         real_descriptions=real_texts if describe is not None else None,
         generated_descriptions=generated_texts if len(generated_texts) == len(actions) else None,
         prompts=prompts if len(prompts) == len(actions) else None,
+        placeholders=placeholders,
         ids=ids,
     )
 
@@ -533,7 +565,7 @@ def pipeline_predictor(
     num_inference_steps: int = 8,
     guidance_scale: float = 1.0,
     seed: int = 0,
-    max_new_tokens: int = 32,
+    max_new_tokens: int = 128,
     describe: bool = True,
     **call_arguments: Any,
 ) -> Callable[[list, dict[str, Any]], dict[str, Any]]:
@@ -581,7 +613,7 @@ def pipeline_predictor(
                 **call_arguments,
             )
         counter["index"] += 1
-        result: dict[str, Any] = {"video": out.frames[0].float().cpu(), "prompt": out.prompt}
+        result: dict[str, Any] = {"video": out.frames[0].float(), "prompt": out.prompt}
         if describe and out.description is not None:
             result["description"] = out.description[0]
         return result

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import platform
 import sys
 import time
@@ -323,12 +324,23 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def finite(data: Any) -> Any:
+    """``data`` with every non-finite float replaced by ``None`` (strict JSON has no NaN or infinity)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: finite(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite(value) for value in data]
+    return data
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     results = run(args)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1, allow_nan=False))
+    out.write_text(json.dumps(finite(results), indent=1, allow_nan=False))
     text = markdown(results)
     if args.markdown:
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)

@@ -400,6 +400,16 @@ def _min_pixels(item: Mapping[str, Any], min_area: float) -> list[int]:
     return [max(1, math.ceil(min_area * float(a))) for a in area]
 
 
+def _extrapolated_centres(
+    extrapolate: Callable[..., torch.Tensor], context_boxes: torch.Tensor, gap: int, horizons: list[int]
+) -> torch.Tensor:
+    """``LinearExtrapolation`` of the true centres in the last two context frames, ``gap`` frames apart:
+    centres ``(H, k, 2)`` at ``horizons`` frames after the last one, ``last + h * (last - previous) / gap``."""
+    previous, last = box_centres(context_boxes)[-2:]  # k 2 each
+    one_frame_apart = torch.stack([last - (last - previous) / gap, last]).unsqueeze(0)  # 1 2 k 2
+    return torch.cat([extrapolate(one_frame_apart, horizon=h) for h in horizons])
+
+
 def _prediction_output(output: Any, index: int) -> tuple[Any, str | None, str | None]:
     if isinstance(output, Mapping):
         if "video" not in output:
@@ -497,10 +507,7 @@ def evaluate_synthetic_foresight(
             rows.setdefault(f"psnr/{name}", []).append(psnr(frames, truth[1:], max_db=100.0).double().cpu().numpy())
             rows.setdefault(f"ssim/{name}", []).append(ssim(frames, truth[1:]).double().cpu().numpy())
         if gap is not None and "context_boxes" in item:
-            context_centres = box_centres(item["context_boxes"])[-2:]  # 2 k 2
-            last, previous = context_centres[1], context_centres[0]
-            step = torch.stack([last - (last - previous) / gap, last]).unsqueeze(0)  # 1 2 k 2: one frame apart
-            predicted_centres = torch.cat([extrapolate(step, horizon=hz) for hz in horizons])  # H k 2
+            predicted_centres = _extrapolated_centres(extrapolate, item["context_boxes"], gap, horizons)
             found = torch.ones(predicted_centres.shape[:2], dtype=torch.bool)
             measured["extrapolation"] = _centre_errors(predicted_centres, found, centres_true, diagonal)
         for name, (error, missing) in measured.items():

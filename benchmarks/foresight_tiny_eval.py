@@ -26,6 +26,12 @@ Writes the JSON (``--out``) and a markdown section for ``benchmarks/RESULTS.md``
     python benchmarks/foresight_tiny_eval.py --model path/to/foresight-tiny --device cuda --out results.json \\
         --markdown results.md
     python benchmarks/foresight_tiny_eval.py --model path/to/foresight-tiny --device cpu --num-clips 4 --out r.json
+
+The prompt sources can run in separate processes (or on separate machines) and be merged:
+
+    python benchmarks/foresight_tiny_eval.py --model DIR --prompts vlm --out vlm.json
+    python benchmarks/foresight_tiny_eval.py --model DIR --prompts label,empty --no-recall --out rest.json
+    python benchmarks/foresight_tiny_eval.py --combine vlm.json rest.json --out results.json --markdown results.md
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ CONTEXT_INDICES = (0, 3)
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="a ForesightPipeline folder (from_pretrained, local files only)")
+    parser.add_argument("--model", default=None, help="a ForesightPipeline folder (from_pretrained, local files only)")
     parser.add_argument("--num-clips", type=int, default=200, help="held-out clips (default 200)")
     parser.add_argument("--seed", type=int, default=1000, help="SyntheticMotion seed of the held-out clips (not 0..9)")
     parser.add_argument("--noise-seed", type=int, default=0, help="clip i is generated with noise seed noise_seed + i")
@@ -59,9 +65,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cuda or cpu")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     parser.add_argument("--prompts", default="vlm,label,empty", help="prompt sources to run: vlm, label, empty")
+    parser.add_argument("--no-recall", action="store_true", help="skip the descriptions (action recall)")
     parser.add_argument("--out", required=True, help="JSON results")
     parser.add_argument("--markdown", default=None, help="also write the markdown section here")
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="instead of running, merge the runs of earlier --out files (e.g. --prompts vlm and --prompts "
+        "label,empty --no-recall run in two processes) into one report; the first file's first run is the main one",
+    )
     args = parser.parse_args(argv)
+    if args.combine is not None:
+        return args
+    if args.model is None:
+        parser.error("--model: required (a ForesightPipeline folder) unless --combine is given")
     args.prompts = [p.strip() for p in args.prompts.split(",") if p.strip()]
     unknown = [p for p in args.prompts if p not in ("vlm", "label", "empty")]
     if unknown or not args.prompts:
@@ -98,7 +117,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     clips = held_out_clips(args.num_clips, args.seed, args.size, args.frames)
     runs, timings = {}, {}
     for source in args.prompts:
-        main = source == args.prompts[0]  # descriptions (action recall) are measured on the first source's run
+        # descriptions (action recall) are measured on the first source's run
+        main = source == args.prompts[0] and not args.no_recall
         predict = pipeline_predictor(
             pipe,
             prompt=source,
@@ -175,7 +195,38 @@ def goals(main_summary: dict[str, Any]) -> list[dict[str, Any]]:
     return results
 
 
-def assemble(args: argparse.Namespace, runs: dict[str, Any], timings: dict[str, float]) -> dict[str, Any]:
+CONFIG_KEYS = ("num_clips", "seed", "noise_seed", "steps", "guidance", "size", "frames", "max_new_tokens", "dtype")
+
+
+def combine(paths: list[str]) -> dict[str, Any]:
+    """One report from the ``--out`` files of several runs on the same clips and settings."""
+    from foresight_models.evaluation import SyntheticForesightResult
+
+    files = [json.loads(Path(path).read_text()) for path in paths]
+    first = files[0]["config"]
+    runs, timings = {}, {}
+    for path, data in zip(paths, files):
+        for key in CONFIG_KEYS + ("model",):
+            if data["config"][key] != first[key]:
+                raise SystemExit(f"--combine: {path} has {key}={data['config'][key]!r}, {paths[0]} has {first[key]!r}")
+        for source, run in data["runs"].items():
+            if source in runs:
+                raise SystemExit(f"--combine: the prompt source {source!r} is in two files ({path})")
+            runs[source] = SyntheticForesightResult.from_dict(run)
+            timings[source] = data["config"]["seconds"][source]
+    args = argparse.Namespace(**{key: first[key] for key in CONFIG_KEYS}, model=first["model"], prompts=list(runs),
+                              device=first["device"])
+    return assemble(args, runs, timings, machine_text=first["machine"], date=first["date"])
+
+
+def assemble(
+    args: argparse.Namespace,
+    runs: dict[str, Any],
+    timings: dict[str, float],
+    *,
+    machine_text: str | None = None,
+    date: str | None = None,
+) -> dict[str, Any]:
     main_source = args.prompts[0]
     summaries = {source: result.summary() for source, result in runs.items()}
     main = summaries[main_source]
@@ -206,8 +257,8 @@ def assemble(args: argparse.Namespace, runs: dict[str, Any], timings: dict[str, 
             "dtype": args.dtype,
             "prompts": args.prompts,
             "main_prompt": main_source,
-            "machine": machine(args.device),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+            "machine": machine_text or machine(args.device),
+            "date": date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
             "seconds": timings,
         },
         "centre_error": {
@@ -337,7 +388,7 @@ def finite(data: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    results = run(args)
+    results = combine(args.combine) if args.combine is not None else run(args)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(finite(results), indent=1, allow_nan=False))

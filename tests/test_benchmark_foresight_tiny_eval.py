@@ -52,6 +52,29 @@ def test_the_benchmark_runs_end_to_end_and_writes_every_section(tmp_path):
     assert text.count("\n| 8 |") == 1  # one row per horizon
 
 
+def test_runs_of_separate_processes_combine_into_one_report(tmp_path):
+    folder = testing.tiny_pipeline_folder(tmp_path / "model")
+    common = ["--model", folder, "--num-clips", "2", "--size", "32", "--frames", "9", "--steps", "1"]
+    common += ["--max-new-tokens", "2", "--device", "cpu"]
+    module = benchmark()
+    first = module.main([*common, "--prompts", "vlm", "--out", str(tmp_path / "vlm.json")])
+    rest = module.main([*common, "--prompts", "label,empty", "--no-recall", "--out", str(tmp_path / "rest.json")])
+    assert rest["action_recall"]["real"] is None and rest["runs"]["label"]["real_descriptions"] is None
+    files = [str(tmp_path / "vlm.json"), str(tmp_path / "rest.json")]
+    combined = module.main(["--combine", *files, "--out", str(tmp_path / "all.json"), "--markdown", str(tmp_path / "all.md")])
+    assert list(combined["prompt_ablation"]) == ["vlm", "label", "empty"]
+    assert combined["action_recall"] == first["action_recall"]
+    assert combined["centre_error"] == first["centre_error"]
+    assert combined["prompt_ablation"]["empty"] == rest["prompt_ablation"]["empty"]
+    assert json.loads((tmp_path / "all.json").read_text())["config"]["prompts"] == ["vlm", "label", "empty"]
+    # runs on other settings do not combine
+    other = module.main([*common[:-4], "--max-new-tokens", "2", "--device", "cpu", "--seed", "2000", "--prompts",
+                         "empty", "--no-recall", "--out", str(tmp_path / "other.json")])
+    assert other["config"]["seed"] == 2000
+    with pytest.raises(SystemExit, match="seed"):
+        module.main(["--combine", files[0], str(tmp_path / "other.json"), "--out", str(tmp_path / "x.json")])
+
+
 def summary(ratio, p, real, generated):
     comparison = {"mean_a": 10 * ratio, "mean_b": 10.0, "mean_diff": 10 * ratio - 10, "ratio": ratio,
                   "p_value": p, "p_wilcoxon": p, "ci95": [-1.0, 1.0], "n": 200}

@@ -396,6 +396,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.markdown:
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
         Path(args.markdown).write_text(text)
+    print(text)
     for goal in results["goals"]:
         status = {True: "MET", False: "MISSED", None: "NOT MEASURED"}[goal["met"]]
         print(f"{status}: {goal['goal']}: {goal['detail']}")

@@ -80,7 +80,8 @@ def locate_objects(
 
     Args:
         frames: ``(t, 3, h, w)``, uint8 in ``[0, 255]`` or float in ``[0, 1]``.
-        colours: ``k`` RGB colours in ``[0, 255]`` (e.g. :func:`foresight_models.data.object_colour` of each name).
+        colours: ``k`` distinct RGB colours in ``[0, 255]`` (e.g. :func:`foresight_models.data.object_colour` of
+            each name).
         tolerance: largest RGB distance of a pixel to its object's colour (> 0).
         min_pixels: an object whose largest region has fewer pixels is not found (>= 1; one int for all
             objects or ``k`` ints).

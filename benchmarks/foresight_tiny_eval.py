@@ -95,7 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def load_pipeline(model: str, device: str, dtype: str):
     from foresight_models import ForesightPipeline
 
-    pipe = ForesightPipeline.from_pretrained(model, local_files_only=True, dtype=getattr(torch, dtype))
+    # diffusers 0.42 passes `dtype=` to its own models only; `torch_dtype=` also reaches T5 and Qwen2.5-VL
+    pipe = ForesightPipeline.from_pretrained(model, local_files_only=True, torch_dtype=getattr(torch, dtype))
     pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     return pipe

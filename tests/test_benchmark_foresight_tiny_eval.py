@@ -38,7 +38,7 @@ def test_the_benchmark_runs_end_to_end_and_writes_every_section(tmp_path):
     for comparison in errors["last_frame"].values():
         assert comparison["n"] == 2 and len(comparison["ci95"]) == 2
     assert set(results["image_metrics"]) == {"psnr", "ssim"}
-    assert set(results["action_recall"]) == {"real", "generated", "prompt", "with_objects"}
+    assert set(results["action_recall"]) == {"real", "generated", "prompt", "with_objects", "mentions"}
     assert all(results["action_recall"][key] is not None for key in ("real", "generated", "prompt"))
     assert list(results["prompt_ablation"]) == ["vlm", "label", "empty"]
     assert results["runs"]["label"]["prompts"] == [

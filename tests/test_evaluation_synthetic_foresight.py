@@ -271,6 +271,15 @@ def test_descriptions_and_prompts_give_action_recall():
     ).summary()
     assert wrong["action_recall"]["generated"] == pytest.approx(1 / 6)
     assert wrong["action_and_objects_recall"]["generated"] == 0.0
+    # the research's looser measure (verb and objects) does not tell directions apart
+    def leftwards(context, item):
+        return {"video": item["video"], "description": f"Moving {item['placeholders'][0]} from right to left"}
+
+    loose = evaluate_synthetic_foresight(leftwards, data).summary()
+    assert loose["action_recall"]["generated"] == pytest.approx(1 / 6)  # move_left only
+    # move_left, move_right, and approach: its objects are two squares, and "square" is mentioned
+    assert loose["mention_recall"]["generated"] == pytest.approx(3 / 6)
+    assert result.summary()["mention_recall"]["prompt"] == 1.0
     per_action = result.summary()["per_action"]
     assert per_action["move_right"]["recall_generated"] == 1.0 and per_action["fall"]["recall_generated"] == 0.0
 

@@ -224,6 +224,7 @@ class SyntheticForesightResult:
             returns them), else ``None``.
         prompts: the motion prompts a predictor reported, else ``None``.
         placeholders: the objects each clip's label names (``SyntheticMotion``'s ``placeholders``).
+        templates: each clip's SSv2 template (for :func:`foresight_models.metrics.mentions_action`).
         ids: each clip's ``id``.
     """
 
@@ -239,6 +240,7 @@ class SyntheticForesightResult:
     generated_descriptions: list[str] | None = None
     prompts: list[str] | None = None
     placeholders: list[list[str]] = field(default_factory=list)
+    templates: list[str] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
 
     @property
@@ -255,6 +257,18 @@ class SyntheticForesightResult:
             names = self.placeholders or [[] for _ in self.actions]
             hits = [hit and all(_names(text, p) for p in objects) for hit, text, objects in zip(hits, texts, names)]
         return hits
+
+    def mention_recall(self, texts: list[str] | None) -> float | None:
+        """Fraction of clips whose ``texts[i]`` mentions the label's verb and objects
+        (:func:`foresight_models.metrics.mentions_action`, the looser measure of the research, which cannot
+        tell directions apart); ``None`` without texts or templates."""
+        from ..metrics.text import mentions_action
+
+        if texts is None or len(self.templates) != len(texts):
+            return None
+        names = self.placeholders or [[] for _ in texts]
+        labels = [{"template": t, "placeholders": p} for t, p in zip(self.templates, names)]
+        return float(np.mean([mentions_action(text, label) for text, label in zip(texts, labels)]))
 
     def recall(self, texts: list[str] | None, *, with_objects: bool = False) -> float | None:
         """Fraction of clips whose ``texts[i]`` states the clip's action (see :meth:`recalled`); ``None`` without texts."""
@@ -282,7 +296,8 @@ class SyntheticForesightResult:
         ``last_frame``: ``prediction_vs_copy`` and ``prediction_vs_extrapolation`` comparisons of the centre
         error at the last horizon (``None`` with fewer than 2 clips); ``action_recall``: ``real``,
         ``generated``, ``prompt`` (``None`` where not measured); ``action_and_objects_recall``: the same, counting
-        a text only when it also names the label's objects; ``per_action``: action -> clips, mean last-frame
+        a text only when it also names the label's objects; ``mention_recall``: the same texts scored by
+        :func:`foresight_models.metrics.mentions_action` (verb and objects, any direction); ``per_action``: action -> clips, mean last-frame
         centre error of each predictor and the action recall of the real and generated descriptions.
         """
         objects = np.asarray(self.objects, dtype=np.float64)[:, None]
@@ -319,6 +334,11 @@ class SyntheticForesightResult:
                 "generated": self.recall(self.generated_descriptions, with_objects=True),
                 "prompt": self.recall(self.prompts, with_objects=True),
             },
+            "mention_recall": {
+                "real": self.mention_recall(self.real_descriptions),
+                "generated": self.mention_recall(self.generated_descriptions),
+                "prompt": self.mention_recall(self.prompts),
+            },
             "per_action": per_action,
         }
 
@@ -337,6 +357,7 @@ class SyntheticForesightResult:
             "generated_descriptions": self.generated_descriptions,
             "prompts": self.prompts,
             "placeholders": [list(p) for p in self.placeholders],
+            "templates": list(self.templates),
             "ids": list(self.ids),
             "summary": self.summary(),
         }
@@ -359,6 +380,7 @@ class SyntheticForesightResult:
             generated_descriptions=data.get("generated_descriptions"),
             prompts=data.get("prompts"),
             placeholders=[list(p) for p in data.get("placeholders", [])],
+            templates=list(data.get("templates", [])),
             ids=list(data.get("ids", [])),
         )
 
@@ -472,6 +494,7 @@ def evaluate_synthetic_foresight(
     rows: dict[str, list[np.ndarray]] = {}
     actions, objects, ids = [], [], []
     placeholders: list[list[str]] = []
+    templates: list[str] = []
     real_texts: list[str] = []
     generated_texts: list[str] = []
     prompts: list[str] = []
@@ -527,6 +550,7 @@ def evaluate_synthetic_foresight(
         objects.append(len(colours))
         ids.append(str(item.get("id", index)))
         placeholders.append([str(p) for p in item.get("placeholders", [])])
+        templates.append(str(item.get("template", "")))
         if progress is not None:
             progress(index + 1, total)
 
@@ -550,6 +574,7 @@ def evaluate_synthetic_foresight(
         generated_descriptions=generated_texts if len(generated_texts) == len(actions) else None,
         prompts=prompts if len(prompts) == len(actions) else None,
         placeholders=placeholders,
+        templates=templates if all(templates) else [],
         ids=ids,
     )
 

@@ -153,10 +153,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 # -- results -------------------------------------------------------------------------------------------
 
 
-def _last(values: list[float]) -> float:
-    return values[-1]
-
-
 def goals(main_summary: dict[str, Any]) -> list[dict[str, Any]]:
     """The issue's goals, each with ``met`` (``None`` when not measurable) and the numbers behind it."""
     results = []

@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 from .._validation import check_choice, check_int, check_size_pair
 from .video import write_video
 
-__all__ = ["ACTIONS", "SyntheticMotion"]
+__all__ = ["ACTIONS", "COLOURS", "HAND_COLOUR", "SyntheticMotion", "object_colour"]
 
 # action -> SSv2 template (as spelled in the official label files)
 ACTIONS: dict[str, str] = {
@@ -36,7 +36,8 @@ ACTIONS: dict[str, str] = {
     "fall": "[Something] falling like a rock",
     "approach": "Moving [something] and [something] closer to each other",
 }
-_COLOURS: dict[str, tuple[int, int, int]] = {
+#: colour name -> the flat RGB colour its shapes are drawn in (the first word of an object's name)
+COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),
     "green": (40, 180, 60),
     "blue": (40, 80, 220),
@@ -45,7 +46,31 @@ _COLOURS: dict[str, tuple[int, int, int]] = {
     "orange": (240, 140, 30),
 }
 _SHAPES = ("square", "circle")
-_HAND_COLOUR = (120, 90, 70)
+#: RGB colour of the ``"hand"`` that pushes an object
+HAND_COLOUR: tuple[int, int, int] = (120, 90, 70)
+
+
+def object_colour(name: str) -> tuple[int, int, int]:
+    """The flat RGB colour (0..255) of a ``SyntheticMotion`` object, from its name.
+
+    ``"red circle"`` -> ``COLOURS["red"]``; ``"hand"`` -> ``HAND_COLOUR``.
+
+    Raises:
+        TypeError: ``name`` is not a str.
+        ValueError: ``name`` is neither ``"hand"`` nor ``"<colour> <shape>"`` with a colour of ``COLOURS``
+            and a shape that ``SyntheticMotion`` draws.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected an object name such as 'red circle' or 'hand', got {type(name).__name__}")
+    if name == "hand":
+        return HAND_COLOUR
+    words = name.split()
+    if len(words) != 2 or words[0] not in COLOURS or words[1] not in _SHAPES:
+        raise ValueError(
+            f"name: expected 'hand' or '<colour> <shape>' with a colour in {sorted(COLOURS)} and a shape in "
+            f"{list(_SHAPES)}, got {name!r}"
+        )
+    return COLOURS[words[0]]
 
 
 @dataclass(frozen=True)
@@ -141,11 +166,11 @@ class SyntheticMotion(Dataset):
     # ------------------------------------------------------------------ scene construction
 
     def _random_object(self, rng: np.random.Generator, exclude: str | None = None) -> _Object:
-        colours = [c for c in _COLOURS if c != exclude]
+        colours = [c for c in COLOURS if c != exclude]
         colour = colours[rng.integers(len(colours))]
         shape = _SHAPES[rng.integers(len(_SHAPES))]
         radius = max(3, int(min(self.size) * rng.uniform(0.08, 0.12)))
-        return _Object(name=f"{colour} {shape}", shape=shape, colour=_COLOURS[colour], radius=radius)
+        return _Object(name=f"{colour} {shape}", shape=shape, colour=COLOURS[colour], radius=radius)
 
     def _trajectories(self, action: str, rng: np.random.Generator) -> tuple[list[_Object], np.ndarray]:
         """Objects and their integer centres ``(t, k, 2)`` as ``(x, y)`` pixels."""
@@ -164,7 +189,7 @@ class SyntheticMotion(Dataset):
             centres = np.stack([x, np.full_like(x, y)], -1)[:, None]
             return [obj], _round(centres)
         if action in ("push_right", "push_left"):
-            hand = _Object(name="hand", shape="square", colour=_HAND_COLOUR, radius=r)
+            hand = _Object(name="hand", shape="square", colour=HAND_COLOUR, radius=r)
             y = rng.uniform(r + 1, height - r - 1)
             travel = rng.uniform(0.25, 0.4) * width
             contact = rng.integers(max(1, last // 3), max(2, last // 2) + 1)  # frame of first contact

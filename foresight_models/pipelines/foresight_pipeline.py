@@ -655,10 +655,7 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         descriptions, ratings, scores = [], [], []
         for index, clip in enumerate(video):
             frames = to_pil_images(sample_frames(clip, budget))
-            content = [{"type": "video"}, {"type": "text", "text": question}]
-            text = self._vlm_answer(
-                content, videos=[frames], max_new_tokens=max_new_tokens, stage="description", index=index
-            )
+            text = self._describe_frames(frames, question, max_new_tokens=max_new_tokens, index=index)
             descriptions.append(text)
             score = None
             if rate:
@@ -671,6 +668,58 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
                 scores.append(score)
             emit(Description(text=text, index=index, score=score))
         return (descriptions, ratings, scores) if rate else (descriptions, None, None)
+
+    def _describe_frames(
+        self, frames: list[PIL.Image.Image], question: str, *, max_new_tokens: int, index: int | None
+    ) -> str:
+        content = [{"type": "video"}, {"type": "text", "text": question}]
+        return self._vlm_answer(content, videos=[frames], max_new_tokens=max_new_tokens, stage="description", index=index)
+
+    @torch.no_grad()
+    def describe(
+        self,
+        video: Any,
+        question: str = DEFAULT_QUESTION,
+        *,
+        max_new_tokens: int = 128,
+        max_description_frames: int = 8,
+    ) -> str | list[str]:
+        """The VLM's answer to ``question`` about a clip, exactly as stage 4 of a call describes a predicted clip.
+
+        Use it to describe a real clip the way generated ones are described (same frame sampling, same
+        prompt, greedy decoding), e.g. to compare action recall on real and on predicted video.
+
+        Args:
+            video: one clip (a ``(t, c, h, w)`` tensor, uint8 or float in [0, 1], a ``(t, h, w, c)`` array or a
+                list of PIL images) or a batch of clips (a ``(b, t, c, h, w)`` tensor / ``(b, t, h, w, c)`` array).
+            question: what the VLM is asked (the call's ``question``).
+            max_new_tokens: VLM tokens per answer.
+            max_description_frames: the VLM's frame budget per clip (frames evenly sampled, first and last kept).
+
+        Returns:
+            the description of the clip, or a list of one description per clip for a batch.
+
+        Raises:
+            ValueError: the pipeline has no VLM, an empty ``question``, or a ``video`` that is not a clip of RGB frames.
+        """
+        if self.vlm is None:
+            raise ValueError("describe needs a vlm, and this pipeline has none")
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError(f"question: expected a non-empty str, got {question!r}")
+        check_int(max_new_tokens, "max_new_tokens")
+        budget = check_int(max_description_frames, "max_description_frames")
+        batched = not isinstance(video, (list, tuple)) and getattr(video, "ndim", None) == 5
+        clips = to_frames(video, name="video")  # (b, t, c, h, w)
+        if isinstance(video, torch.Tensor) and video.is_floating_point() and video.shape[-3] == 3:
+            clips = video if batched else video.unsqueeze(0)  # stage 4 reads float frames in their own dtype
+        with self._call_scope():
+            texts = [
+                self._describe_frames(
+                    to_pil_images(sample_frames(clip, budget)), question, max_new_tokens=max_new_tokens, index=None
+                )
+                for clip in clips
+            ]
+        return texts if batched else texts[0]
 
     def _vlm_inputs(self, content: list[dict], *, images=None, videos=None):
         messages = [{"role": "user", "content": content}]

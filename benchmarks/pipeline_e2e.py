@@ -479,34 +479,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ways.append(f"offload_{args.offload}")
     results: dict[str, dict[str, Any]] = {}
     outputs: dict[str, dict[str, Any]] = {}
-    for way in ways:
-        print(f"[pipeline_e2e] {way} ...", file=sys.stderr, flush=True)
-        pipe.disable_fast_path()
-        clock.reset_peak()
-        try:
-            result, output = run_way(way, pipe, stock_ltx, image, args, clock, device, outputs.get("default"))
-        except Exception as error:  # keep the other ways' figures; the failure is in the results and the exit status
-            result, output = (
-                {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc(limit=8)},
-                None,
-            )
-            print(result["traceback"], file=sys.stderr)
-        results[way] = result
-        if output is not None:
-            outputs[way] = output
-    pipe.disable_fast_path()
-
-    stock_total = results.get("stock", {}).get("total_s")
-    for result in results.values():
-        if stock_total and "total_s" in result:
-            result["over_stock"] = round(result["total_s"] / stock_total, 4)
-
-    checks = run_checks(args, outputs)
     record = {
         "benchmark": "pipeline_e2e",
         "date": datetime.date.today().isoformat(),
         "command": "python benchmarks/pipeline_e2e.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.machine()})",
         "versions": versions(),
         "settings": {
             key: getattr(args, key)
@@ -514,14 +491,40 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "attention_backend", "continuations", "offload", "offload_type", "vae_tiling", "seed")
         } | {"dtype": "bfloat16" if args.preset == "real" else "float32", "guidance_scale": 3.0, "output_type": "pt"},
         "ways": results,
-        "checks": checks,
+        "checks": {},
     }  # fmt: skip
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(record, f, indent=2, default=str)
+    started = time.perf_counter()
+    for way in ways:
+        print(f"[pipeline_e2e] {time.perf_counter() - started:7.1f} s: {way} ...", file=sys.stderr, flush=True)
+        pipe.disable_fast_path()
+        clock.reset_peak()
+        try:
+            result, output = run_way(way, pipe, stock_ltx, image, args, clock, device, outputs.get("default"))
+        except Exception as error:  # keep the other ways' figures; the failure is in the results and the exit status
+            result, output = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}, None
+            print(result["traceback"], file=sys.stderr)
+        results[way] = result
+        if output is not None:
+            outputs[way] = output
+        write(record, args.out)  # what is done survives a run that is stopped later
+    pipe.disable_fast_path()
+    print(f"[pipeline_e2e] {time.perf_counter() - started:7.1f} s: done", file=sys.stderr, flush=True)
+
+    stock_total = results.get("stock", {}).get("total_s")
+    for result in results.values():
+        if stock_total and "total_s" in result:
+            result["over_stock"] = round(result["total_s"] / stock_total, 4)
+    record["checks"] = run_checks(args, outputs)
+    write(record, args.out)
     print(markdown(record))
     return record
+
+
+def write(record: dict[str, Any], path: str | None) -> None:
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(record, f, indent=2, default=str)
 
 
 def run_way(

@@ -19,11 +19,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import pipeline_e2e  # noqa: E402
 
+#: This script's former option names and their ``pipeline_e2e.py`` equivalents.
+RENAMED = {"--frames": "--num-frames", "--max-new-tokens": "--new-tokens"}
+
 
 def arguments(argv: list[str]) -> list[str]:
-    """``pipeline_e2e.py`` arguments: ``--tiny`` is ``--preset tiny``; the real preset runs 50 steps."""
+    """``pipeline_e2e.py`` arguments: ``--tiny`` is ``--preset tiny``; the real preset runs 50 steps;
+    ``--no-offload`` is the default now (``--offload model`` adds the CPU-offload measurement)."""
     tiny = "--tiny" in argv
-    rest = [arg for arg in argv if arg != "--tiny"]
+    rest = [RENAMED.get(arg, arg) for arg in argv if arg not in ("--tiny", "--no-offload")]
     defaults = ["--preset", "tiny" if tiny else "real", "--ways", "stock,default", "--continuations", "0"]
     if not tiny and "--steps" not in rest:
         defaults += ["--steps", "50"]

@@ -106,6 +106,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-fullgraph", action="store_true", help="compile the LTX blocks allowing graph breaks")
     parser.add_argument(
+        "--vlm-cache-length",
+        type=int,
+        default=4096,
+        help="static cache positions of the fast ways (0: each answer's own)",
+    )
+    parser.add_argument(
         "--continuations", type=int, default=4, help="futures of the n-vs-one measurement (0 or 1: skip it)"
     )
     parser.add_argument(
@@ -176,6 +182,7 @@ def fast_path_options(pieces: list[str], args: argparse.Namespace) -> dict[str, 
         batched_answers="batched_answers" in pieces,
         attention_backend=args.attention_backend,
         fullgraph=not args.no_fullgraph,
+        vlm_cache_length=args.vlm_cache_length or None,
     )
 
 
@@ -488,7 +495,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "settings": {
             key: getattr(args, key)
             for key in ("preset", "height", "width", "num_frames", "steps", "new_tokens", "fast_pieces",
-                        "attention_backend", "continuations", "offload", "offload_type", "vae_tiling", "seed")
+                        "attention_backend", "vlm_cache_length", "continuations", "offload", "offload_type", "vae_tiling", "seed")
         } | {"dtype": "bfloat16" if args.preset == "real" else "float32", "guidance_scale": 3.0, "output_type": "pt"},
         "ways": results,
         "checks": {},
@@ -675,18 +682,20 @@ def markdown(record: dict[str, Any]) -> str:
         f"{s['preset']} components, {s['dtype']}, {s['num_frames']}x{s['height']}x{s['width']}, {s['steps']} steps, "
         f"{s['new_tokens']} new tokens per answer. Command: `{record['command']}`",
         "",
-        "| way | prompt_s | video_s | describe_s | other_s | total_s | / stock | first call s | compile_s | peak GiB "
-        "| VLM prefill s | decode ms/token | n continuations / one |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| card | date | way | prompt_s | video_s | describe_s | other_s | total_s | / stock | first call s | compile_s "
+        "| peak GiB | VLM prefill s | decode ms/token | n continuations / one |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for way, r in record["ways"].items():
+    for index, (way, r) in enumerate(record["ways"].items()):
+        head = f"| {record['device'] if index == 0 else 'same run'} | {record['date']} | {way} "
         if "total_s" not in r:
-            lines.append(f"| {way} | {r.get('skipped') or r.get('error')} |" + " |" * 12)
+            lines.append(head + f"| {r.get('skipped') or r.get('error')} |" + " |" * 11)
             continue
         vlm = r.get("vlm") if isinstance(r.get("vlm"), dict) else {}
         cont = r.get("continuations") or {}
         lines.append(
-            f"| {way} | {cell(r['prompt_s'])} | {cell(r['video_s'])} | {cell(r['describe_s'])} | {cell(r['other_s'], 3)} "
+            head
+            + f"| {cell(r['prompt_s'])} | {cell(r['video_s'])} | {cell(r['describe_s'])} | {cell(r['other_s'], 3)} "
             f"| {cell(r['total_s'])} | {cell(r.get('over_stock'), 3)} | {cell(r['first_call_s'])} | {cell(r['compile_s'])} "
             f"| {cell(r['peak_gib'])} | {cell(vlm.get('prefill_s'), 3)} | {cell(vlm.get('decode_ms_per_token'), 1)} "
             f"| {cell(cont.get('ratio'), 3)} |"

@@ -52,12 +52,13 @@ def test_fast_path_on_cpu_turns_unavailable_pieces_off_with_logged_reasons(pipe,
 
 def test_disable_fast_path_restores_the_stock_configuration(pipe, scene):
     generation = pipe.vlm.generation_config
-    before = (generation.cache_implementation, generation.compile_config, generation.disable_compile)
-    pipe.enable_fast_path()
-    assert generation.cache_implementation == "static"
+    fields = ("cache_implementation", "compile_config", "disable_compile", "max_cache_len")
+    before = [getattr(generation, name) for name in fields]
+    pipe.enable_fast_path(vlm_cache_length=512)
+    assert generation.cache_implementation == "static" and generation.max_cache_len == 512
     pipe.disable_fast_path()
     assert pipe.fast_path == {}
-    assert (generation.cache_implementation, generation.compile_config, generation.disable_compile) == before
+    assert [getattr(generation, name) for name in fields] == before
     pipe.disable_fast_path()  # a second call is a no-op
 
 
@@ -87,6 +88,7 @@ def test_fast_path_without_a_vlm_turns_its_vlm_pieces_off():
         (dict(compile="both"), ValueError, "compile"),
         (dict(static_cache="yes"), TypeError, "static_cache"),
         (dict(attention_backend=3), TypeError, "attention_backend"),
+        (dict(vlm_cache_length=0), ValueError, "vlm_cache_length"),
     ],
 )
 def test_fast_path_arguments_are_checked(pipe, options, error, name):

@@ -9,7 +9,9 @@ logged (logger ``foresight_models.pipelines.fast_path``, level INFO); the switch
 The pieces (:data:`PIECES`):
 
 - ``vlm_static_cache``: the VLM's ``generate`` keeps its key/value cache in fixed-size tensors
-  (transformers' ``cache_implementation="static"``); works on every device.
+  (transformers' ``cache_implementation="static"``) of ``vlm_cache_length`` positions (default 4096,
+  or the answer's length when it is longer), so the motion prompt and the descriptions share one
+  cache shape; works on every device.
 - ``vlm_compile``: with the static cache on a CUDA device, transformers compiles the VLM's decode step
   (``torch.compile``, by default ``mode="reduce-overhead"``: CUDA graphs), so a decode step stops being
   bound by kernel launches. The first answer of each new shape compiles.
@@ -38,7 +40,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from .._validation import check_bool
+from .._validation import check_bool, check_int
 
 __all__ = ["ACTIVE", "PIECES", "FastPath", "answer_batched", "describe_and_rate_batched"]
 
@@ -86,6 +88,7 @@ class FastPath:
         batched_answers: bool = True,
         fullgraph: bool = True,
         vlm_compile_mode: str = "reduce-overhead",
+        vlm_cache_length: int | None = 4096,
     ) -> FastPath:
         """Switch on the requested pieces on ``pipe``'s components (see the module docstring)."""
         if compile not in (True, False, "vlm", "transformer") or not isinstance(compile, (bool, str)):
@@ -99,11 +102,19 @@ class FastPath:
             check_bool(value, name)
         if attention_backend is not None and not isinstance(attention_backend, str):
             raise TypeError(f"attention_backend: expected a str or None, got {type(attention_backend).__name__}")
+        if vlm_cache_length is not None:
+            check_int(vlm_cache_length, "vlm_cache_length")
         if not isinstance(vlm_compile_mode, str):
             raise TypeError(f"vlm_compile_mode: expected a str, got {type(vlm_compile_mode).__name__}")
         fast = cls()
         try:
-            fast._vlm(pipe.vlm, static_cache=static_cache, compile=compile in (True, "vlm"), mode=vlm_compile_mode)
+            fast._vlm(
+                pipe.vlm,
+                static_cache=static_cache,
+                compile=compile in (True, "vlm"),
+                mode=vlm_compile_mode,
+                cache_length=vlm_cache_length,
+            )
             fast._fuse_qkv(pipe.transformer, fuse_qkv)
             fast._attention_backend(pipe.transformer, attention_backend)
             fast._compile_transformer(pipe.transformer, compile=compile in (True, "transformer"), fullgraph=fullgraph)
@@ -133,14 +144,15 @@ class FastPath:
         else:
             logger.info("fast path: %s is %s", piece, status)
 
-    def _vlm(self, vlm: Any, *, static_cache: bool, compile: bool, mode: str) -> None:
+    def _vlm(self, vlm: Any, *, static_cache: bool, compile: bool, mode: str, cache_length: int | None) -> None:
         if vlm is None:
             for piece in ("vlm_static_cache", "vlm_compile"):
                 self._set(piece, "off: the pipeline has no vlm")
             return
         config = vlm.generation_config
         saved = {
-            name: getattr(config, name, None) for name in ("cache_implementation", "compile_config", "disable_compile")
+            name: getattr(config, name, None)
+            for name in ("cache_implementation", "compile_config", "disable_compile", "max_cache_len")
         }
 
         def restore() -> None:
@@ -156,6 +168,8 @@ class FastPath:
             )
             return
         config.cache_implementation = "static"
+        # one cache length for every answer (prompt, descriptions): one compiled decode step, not one per length
+        config.max_cache_len = cache_length
         self._set("vlm_static_cache", ACTIVE)
         device = vlm.device
         if not compile:

@@ -343,6 +343,7 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         batched_answers: bool = True,
         fullgraph: bool = True,
         vlm_compile_mode: str = "reduce-overhead",
+        vlm_cache_length: int | None = 4096,
     ) -> dict[str, str]:
         """Switch on the opt-in fast path (:mod:`foresight_models.pipelines.fast_path`); call it after ``.to(device)``.
 
@@ -356,6 +357,8 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
             batched_answers: describe (and rate) several continuations in one ``generate`` call.
             fullgraph: compile each transformer block as one graph.
             vlm_compile_mode: the ``torch.compile`` mode of the VLM's decode step.
+            vlm_cache_length: positions of the static cache (longer answers get a longer one); one length
+                for every answer means one compiled decode step. ``None``: each answer's own length.
 
         Returns:
             :attr:`fast_path`: each piece -> ``"active"`` or the reason it is off (also logged). A piece
@@ -365,9 +368,8 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
 
         self.disable_fast_path()
         options = dict(compile=compile, static_cache=static_cache, fuse_qkv=fuse_qkv, batched_answers=batched_answers)
-        self._fast_path = FastPath.enable(
-            self, **options, attention_backend=attention_backend, fullgraph=fullgraph, vlm_compile_mode=vlm_compile_mode
-        )
+        options.update(attention_backend=attention_backend, fullgraph=fullgraph, vlm_compile_mode=vlm_compile_mode)
+        self._fast_path = FastPath.enable(self, **options, vlm_cache_length=vlm_cache_length)
         return self.fast_path
 
     def disable_fast_path(self) -> None:

@@ -12,7 +12,7 @@ With real weights (LTX-Video + Qwen2.5-VL-7B, downloaded or in local folders) on
 
     python examples/rank_continuations.py --video-model Lightricks/LTX-Video --vlm Qwen/Qwen2.5-VL-7B-Instruct \\
         --image scene.png --height 480 --width 704 --num-frames 121 --steps 50 --continuations 4 \\
-        --device cuda --dtype bfloat16 --output ranked/
+        --device cuda --dtype bfloat16 --output ranked/ --fast
 
 Writes ``OUTPUT/rank_<r>.mp4`` (rank 0 = best) and ``OUTPUT/ranking.json`` (per rank: the
 continuation's generation index, score, raw rating and description) and prints the ranking.
@@ -48,6 +48,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     parser.add_argument("--output", type=Path, default=Path("outputs/ranked"))
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="the opt-in fast path (docs/performance.md): all clips "
+        "described and rated in one batch; on a GPU also a static cache and compiled models",
+    )
     args = parser.parse_args()
     if args.continuations < 2:
         parser.error(f"--continuations: ranking needs at least 2, got {args.continuations}")
@@ -62,6 +68,9 @@ def main() -> None:
         pipe.to(args.device)
         pipe.set_progress_bar_config(disable=True)
     images = [Image.open(path) for path in args.image] if args.image else [testing.demo_image(128)]
+    if args.fast:
+        for piece, status in pipe.enable_fast_path().items():
+            print(f"fast path: {piece}: {status}")
 
     out = pipe(
         images,

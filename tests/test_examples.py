@@ -27,9 +27,9 @@ EXAMPLE_RUNS: dict[str, tuple[list[str], list[str], list[str]]] = {
         ["prompt:", "#1 (generated"],
     ),
     "rank_continuations.py": (
-        ["--output", "{out}", "--continuations", "2", "--max-new-tokens", "8"],
+        ["--output", "{out}", "--continuations", "2", "--max-new-tokens", "8", "--fast"],
         ["rank_0.mp4", "rank_1.mp4", "ranking.json"],
-        ["#1: continuation"],
+        ["#1: continuation", "fast path: batched_answers: active"],
     ),
     "conditioning_sweep.py": (
         ["--tiny", "--output", "{out}", "--frames", "first", "all", "--strengths", "0", "0.5"],

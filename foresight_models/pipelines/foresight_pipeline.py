@@ -54,6 +54,7 @@ from .checks import check_components, check_video_arguments
 from .context_conditioning import CONTEXT_CONDITIONING, image_arguments, inner_pipeline
 from .critic import RATING_PROMPT, parse_rating
 from .events import Description, Frames, Progress
+from .fast_path import describe_and_rate_batched
 from .frames import context_images, convert_frames, sample_frames
 from .locks import lock_for, locked
 from .memory import available_memory, estimate_call_memory
@@ -327,6 +328,75 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
     def disable_vae_tiling(self) -> None:
         """Decode the video in one pass again."""
         self.vae.disable_tiling()
+
+    # ------------------------------------------------------------------------------------------------
+    # speed and memory (docs/performance.md)
+    # ------------------------------------------------------------------------------------------------
+
+    def enable_fast_path(
+        self,
+        *,
+        compile: bool | str = True,
+        static_cache: bool = True,
+        fuse_qkv: bool = True,
+        attention_backend: str | None = None,
+        batched_answers: bool = True,
+        fullgraph: bool = True,
+        vlm_compile_mode: str = "reduce-overhead",
+        vlm_cache_length: int | None = 4096,
+    ) -> dict[str, str]:
+        """Switch on the opt-in fast path (:mod:`foresight_models.pipelines.fast_path`); call it after ``.to(device)``.
+
+        Args:
+            compile: compile the VLM's decode step (with ``static_cache``) and the LTX transformer's repeated
+                block (regional compilation), on a CUDA device; ``"vlm"`` or ``"transformer"`` compiles only that one.
+            static_cache: the VLM's ``generate`` uses transformers' static key/value cache.
+            fuse_qkv: fused query/key/value projections where the transformer's attention reads them.
+            attention_backend: a diffusers attention backend for the LTX transformer (``"_native_cudnn"``,
+                ``"flash"``...), or ``None`` to keep PyTorch's choice.
+            batched_answers: describe (and rate) several continuations in one ``generate`` call.
+            fullgraph: compile each transformer block as one graph.
+            vlm_compile_mode: the ``torch.compile`` mode of the VLM's decode step.
+            vlm_cache_length: positions of the static cache (longer answers get a longer one); one length
+                for every answer means one compiled decode step. ``None``: each answer's own length.
+
+        Returns:
+            :attr:`fast_path`: each piece -> ``"active"`` or the reason it is off (also logged). A piece
+            that is unavailable here (no CUDA device, a backend not installed) is off, never an error.
+        """
+        from .fast_path import FastPath
+
+        self.disable_fast_path()
+        options = dict(compile=compile, static_cache=static_cache, fuse_qkv=fuse_qkv, batched_answers=batched_answers)
+        options.update(attention_backend=attention_backend, fullgraph=fullgraph, vlm_compile_mode=vlm_compile_mode)
+        self._fast_path = FastPath.enable(self, **options, vlm_cache_length=vlm_cache_length)
+        return self.fast_path
+
+    def disable_fast_path(self) -> None:
+        """Undo :meth:`enable_fast_path`: the components run their stock code again."""
+        fast = getattr(self, "_fast_path", None)
+        if fast is not None:
+            fast.disable()
+            self._fast_path = None
+
+    @property
+    def fast_path(self) -> dict[str, str]:
+        """Each piece of the fast path -> ``"active"`` or the reason it is off; empty while it is not enabled."""
+        fast = getattr(self, "_fast_path", None)
+        return {} if fast is None else dict(fast.status)
+
+    def enable_group_offload(self, onload_device: torch.device | str, **kwargs: Any) -> None:
+        """Keep every component's weights on ``offload_device`` (the CPU) and bring them to ``onload_device``
+        group by group as they run (:func:`foresight_models.pipelines.offload.enable_group_offload`).
+
+        The LTX transformer uses ``offload_type`` (default ``"block_level"``, one block per group); the
+        VLM, T5, VAE and every other component use leaf-level groups, since they are entered through
+        other methods than ``forward`` (``generate``, ``encode``, ``decode``). Arguments are diffusers'
+        ``enable_group_offload`` arguments.
+        """
+        from .offload import enable_group_offload
+
+        enable_group_offload(self, onload_device, **kwargs)
 
     # ------------------------------------------------------------------------------------------------
     # the call
@@ -652,9 +722,13 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         """The VLM's description of each clip of ``video (n, t, c, h, w)`` and, with ``rate``, its rating."""
         if self.vlm is None:
             return None, None, None
+        clips = [to_pil_images(sample_frames(clip, budget)) for clip in video]
+        fast = getattr(self, "_fast_path", None)
+        if len(clips) > 1 and fast is not None and fast.batched_answers:
+            _onload(self.vlm)
+            return describe_and_rate_batched(self, clips, context, question, rate=rate, max_new_tokens=max_new_tokens)
         descriptions, ratings, scores = [], [], []
-        for index, clip in enumerate(video):
-            frames = to_pil_images(sample_frames(clip, budget))
+        for index, frames in enumerate(clips):
             text = self._describe_frames(frames, question, max_new_tokens=max_new_tokens, index=index)
             descriptions.append(text)
             score = None

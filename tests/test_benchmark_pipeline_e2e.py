@@ -1,0 +1,82 @@
+"""benchmarks/pipeline_e2e.py (and its wrapper pipeline_latency.py) run end to end on the tiny components."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pipeline_e2e_tiny_times_every_way_and_stage_and_passes_its_checks(tmp_path):
+    bench = load("pipeline_e2e")
+    out = tmp_path / "e2e.json"
+    record = bench.main(["--preset", "tiny", "--continuations", "2", "--new-tokens", "4", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["ways"].keys() == {"stock", "default", "fast"}
+    for way, result in saved["ways"].items():
+        assert "error" not in result, result.get("traceback")
+        for key in ("prompt_s", "video_s", "describe_s", "other_s", "total_s", "first_call_s", "compile_s"):
+            assert isinstance(result[key], float), (way, key)
+        assert result["prompt_s"] > 0 and result["video_s"] > 0 and result["describe_s"] > 0
+        stages = result["prompt_s"] + result["video_s"] + result["describe_s"]
+        assert result["other_s"] >= -1e-3  # figures are rounded to 0.1 ms
+        assert result["total_s"] == pytest.approx(stages + result["other_s"], abs=1e-3)
+        assert result["over_stock"] == pytest.approx(result["total_s"] / saved["ways"]["stock"]["total_s"], rel=1e-3)
+    for way in ("stock", "fast"):
+        vlm = saved["ways"][way]["vlm"]
+        assert vlm["new_tokens"] == 4 and vlm["decode_ms_per_token"] > 0
+    assert saved["ways"]["fast"]["fast_path"]["vlm_static_cache"] == "active"
+    assert saved["ways"]["fast"]["continuations"]["n"] == 2
+    checks = saved["checks"]
+    assert checks["default_equals_stock"]["passed"] and checks["default_equals_stock"]["same_prompt"]
+    assert checks["default_equals_stock"]["max_abs_diff"] <= 1e-3
+    assert checks["fast_psnr_db"]["passed"]
+    assert "| stock |" in bench.markdown(record) and "| fast |" in bench.markdown(record)
+
+
+def test_pipeline_e2e_ablation_offload_and_fp8_ways(tmp_path):
+    bench = load("pipeline_e2e")
+    argv = ["--preset", "tiny", "--ways", "default,fast:static_cache", "--continuations", "0", "--offload", "group"]
+    record = bench.main(argv + ["--new-tokens", "4"])
+    assert record["ways"].keys() == {"default", "fast:static_cache", "offload_group"}
+    assert record["ways"]["fast:static_cache"]["fast_path"]["batched_answers"] == "off: batched_answers=False"
+    assert record["checks"]["offload_group_max_abs_diff"]["value"] <= 1e-5
+    record = bench.main(["--preset", "tiny", "--ways", "default", "--continuations", "0", "--fp8", "--new-tokens", "4"])
+    fp8 = record["ways"]["fp8"]
+    assert "total_s" in fp8 or "torchao" in fp8["skipped"] or "CUDA" in fp8["skipped"]
+
+
+def test_pipeline_e2e_refuses_unknown_pieces():
+    bench = load("pipeline_e2e")
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--preset", "tiny", "--ways", "fast:turbo"])
+
+
+def test_pipeline_latency_is_the_stock_and_default_ways():
+    wrapper = load("pipeline_latency")
+    assert wrapper.arguments(["--tiny", "--steps", "2"])[:6] == [
+        "--preset",
+        "tiny",
+        "--ways",
+        "stock,default",
+        "--continuations",
+        "0",
+    ]
+    assert "--steps" in wrapper.arguments([]) and "50" in wrapper.arguments([])
+    assert wrapper.arguments(["--frames", "9", "--max-new-tokens", "4", "--no-offload"])[-4:] == [
+        "--num-frames",
+        "9",
+        "--new-tokens",
+        "4",
+    ]

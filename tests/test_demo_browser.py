@@ -68,9 +68,12 @@ class DemoServer:
         self.lines.put(None)
 
     def url(self, timeout: float) -> str | None:
-        """The served URL once the server says it runs; ``None`` if it exits first."""
+        """The served URL once the server says it runs; ``None`` if it exits or is silent for ``timeout`` s."""
         while True:
-            line = self.lines.get(timeout=timeout)
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                return None
             if line is None:
                 return None
             self.output.append(line)
@@ -109,14 +112,19 @@ def save_artifact(path: Path) -> None:
         shutil.copy(path, Path(folder) / path.name)
 
 
-def test_demo_in_a_browser(server, tmp_path):
+@pytest.fixture
+def chromium() -> str:
     executable = chromium_executable()
     if executable is None:
         pytest.skip(f"no Chromium found (looked for {', '.join(CHROMIUM_NAMES)}); install Debian's `chromium` package")
+    return executable
+
+
+def test_demo_in_a_browser(chromium, server, tmp_path):
     scene = tmp_path / "scene.png"
     testing.demo_image(128).save(scene)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True)
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1600})
             page.set_default_timeout(WAIT_MS)
@@ -146,6 +154,14 @@ def test_demo_in_a_browser(server, tmp_path):
             record = page.request.get(result.get_attribute("href")).json()
             assert record["images"] == ["scene.png"] and record["num_frames"] == 17
             assert record["description"] == [page.locator("#description textarea").input_value()]
+
+            # the frame slider steps through the clip
+            frame = page.locator("#frame img")
+            first_frame = frame.get_attribute("src")
+            assert first_frame, "the first frame is shown once the clip is ready"
+            slider = page.locator("#frame-slider input[type=range]")
+            slider.fill("16")
+            expect(frame).not_to_have_attribute("src", first_frame, timeout=WAIT_MS)
 
             screenshot = tmp_path / "foresight-demo.png"
             page.screenshot(path=str(screenshot), full_page=True)

@@ -59,6 +59,10 @@ def test_the_handler_sees_prompt_then_progress_then_frames_then_description(runn
     video = first_change(pages, has("video"))
     description = first_change(pages, has("description"))
     assert prompt < progress < video < description < len(pages) - 1
+    # the first values clear what a previous call left in the page
+    first = pages[0]
+    assert (first["video"], first["frame"], first["frames"], first["downloads"]) == (None, None, None, None)
+    assert first["description"] == "" and first["gallery"] == [] and first["frame_slider"]["interactive"] is False
     assert [page["progress"] for page in pages[progress : progress + 2]] == [progress_html(1, 2), progress_html(2, 2)]
     assert pages[video]["video"].endswith("continuation_0.mp4")
     # unchanged values are not sent again: the video is sent when it appears and when the best one is chosen

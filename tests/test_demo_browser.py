@@ -125,8 +125,8 @@ def test_demo_in_a_browser(chromium, server, tmp_path):
     testing.demo_image(128).save(scene)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 1600})
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1600})
             page.set_default_timeout(WAIT_MS)
             page.goto(server.base_url)
             page.locator("#images input[type=file]").set_input_files(str(scene))
@@ -136,9 +136,11 @@ def test_demo_in_a_browser(chromium, server, tmp_path):
             page.get_by_text("settings", exact=True).click()
             frames = page.locator("#num-frames input")
             frames.fill("10")
+            frames.press("Tab")  # leave the field, as a person would, before pressing the button
             page.locator("#predict").click()
             expect(page.get_by_text(re.compile(r"num_frames: .*8k \+ 1"))).to_be_visible(timeout=WAIT_MS)
             frames.fill("17")
+            frames.press("Tab")
             page.locator("#predict").click()
 
             expect(page.locator("#status textarea")).to_have_value(re.compile(r"^done in"), timeout=WAIT_MS)
@@ -165,7 +167,26 @@ def test_demo_in_a_browser(chromium, server, tmp_path):
 
             screenshot = tmp_path / "foresight-demo.png"
             page.screenshot(path=str(screenshot), full_page=True)
+        except Exception:
+            failure = tmp_path / "foresight-demo-failure.png"
+            page.screenshot(path=str(failure), full_page=True)
+            save_artifact(failure)
+            print("server output:\n" + "".join(server.output) + "".join(drain(server.lines)))
+            raise
         finally:
             browser.close()
     assert screenshot.stat().st_size > 0
     save_artifact(screenshot)
+
+
+def drain(lines: queue.Queue) -> list[str]:
+    """The lines the server has written so far and not yet read."""
+    read = []
+    while True:
+        try:
+            line = lines.get_nowait()
+        except queue.Empty:
+            return read
+        if line is None:
+            return read
+        read.append(line)

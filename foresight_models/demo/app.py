@@ -78,7 +78,7 @@ def predict_handler(runner: DemoRunner) -> Callable[..., Iterator[tuple]]:
             continuations=continuations,
             seed=seed,
         )
-        previous = DemoUpdate(stage="", status="")
+        previous = None
         try:
             for update in updates:
                 yield _page_values(gr, update, previous)
@@ -89,22 +89,33 @@ def predict_handler(runner: DemoRunner) -> Callable[..., Iterator[tuple]]:
     return predict
 
 
-def _page_values(gr: Any, update: DemoUpdate, previous: DemoUpdate) -> tuple:
-    def unless_same(new: Any, old: Any, value: Any = None) -> Any:
-        return gr.update() if new is old or (isinstance(new, str) and new == old) else (new if value is None else value)
+def _page_values(gr: Any, update: DemoUpdate, previous: DemoUpdate | None) -> tuple:
+    """The values of :data:`OUTPUTS` for ``update``; all of them for the first update of a call (which
+    clears the previous call's results), then only what changed."""
 
-    frames_changed = update.frames is not previous.frames and update.frames is not None
+    def unless_same(new: Any, old: Any, value: Any) -> Any:
+        same = previous is not None and (new is old or (isinstance(new, str) and new == old))
+        return gr.update() if same else value
+
+    old = previous if previous is not None else DemoUpdate(stage="", status="")
+    if update.frames is not None and update.frames is not old.frames:
+        slider = gr.update(maximum=len(update.frames) - 1, value=0, interactive=True)
+        frame, frames = update.frames[0], update.frames
+    elif previous is None:  # no clip yet
+        slider, frame, frames = gr.update(maximum=1, value=0, interactive=False), None, None
+    else:
+        slider = frame = frames = gr.update()
     return (
         update.status,
-        unless_same(update.prompt, previous.prompt),
+        unless_same(update.prompt, old.prompt, update.prompt),
         progress_html(update.step, update.total),
-        unless_same(update.video, previous.video),
-        gr.update(maximum=len(update.frames) - 1, value=0, interactive=True) if frames_changed else gr.update(),
-        update.frames[0] if frames_changed else gr.update(),
-        unless_same(update.description, previous.description),
-        unless_same(update.gallery, previous.gallery, list(update.gallery)),
-        unless_same(update.files, previous.files, list(update.files)),
-        update.frames if frames_changed else gr.update(),
+        unless_same(update.video, old.video, update.video),
+        slider,
+        frame,
+        unless_same(update.description, old.description, update.description),
+        unless_same(update.gallery, old.gallery, list(update.gallery)),
+        unless_same(update.files, old.files, list(update.files) or None),
+        frames,
     )
 
 
@@ -171,7 +182,8 @@ def build_demo(
     example_paths = _example_files(examples, example_dir)
     runner = DemoRunner(pipe, settings=settings, work_dir=work_dir / "runs", model=model)
 
-    with gr.Blocks(title=title, delete_cache=(3600, 3600)) as demo:
+    # offline first: no usage analytics sent to Gradio's servers
+    with gr.Blocks(title=title, delete_cache=(3600, 3600), analytics_enabled=False) as demo:
         gr.Markdown(
             f"# {title}\nUpload one or several images of a scene (the last one is the frame the video "
             "continues), or pick an example, and press **Predict**: the model writes a motion prompt, "

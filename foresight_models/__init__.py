@@ -50,6 +50,9 @@ _LAZY_NAMES: dict[str, str] = {
     "Description": "foresight_models.pipelines.events",
     "Done": "foresight_models.pipelines.events",
     "parse_rating": "foresight_models.pipelines.critic",
+    "load_pipeline": "foresight_models.pipelines.named",
+    # the browser demo (needs the "demo" extra: Gradio)
+    "build_demo": "foresight_models.demo.app",
     # adapters
     "AdapterOutput": "foresight_models.models.adapter_common",
     "BottleneckAdapter": "foresight_models.models.adapters",
@@ -89,7 +92,19 @@ _LAZY_NAMES: dict[str, str] = {
     "train_spatial_probe": "foresight_models.evaluation.probes",
 }
 
-_SUBMODULES = ("presets", "testing", "models", "metrics", "data", "cli", "inputs", "pipelines", "evaluation", "conditioning")
+_SUBMODULES = (
+    "presets",
+    "testing",
+    "models",
+    "metrics",
+    "data",
+    "cli",
+    "inputs",
+    "pipelines",
+    "evaluation",
+    "conditioning",
+    "demo",
+)
 
 __all__ = ["__version__", *_LAZY_NAMES]
 
@@ -105,6 +120,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .data.foresight_clips import ForesightClips
     from .data.synthetic import SyntheticMotion
     from .data.video import ClipTooShortError, VideoDecodeError, VideoInfo, read_video, video_info, write_video
+    from .demo.app import build_demo
     from .evaluation.clip_folder import ClipFolder, save_clip_folder
     from .evaluation.evaluate import evaluate
     from .evaluation.metric import Metric
@@ -128,6 +144,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .pipelines.critic import parse_rating
     from .pipelines.events import Description, Done, Frames, Progress, TextDelta
     from .pipelines.foresight_pipeline import ForesightPipeline
+    from .pipelines.named import load_pipeline
     from .pipelines.output import ForesightPipelineOutput, NonFiniteOutputError
     from .pipelines.streaming import ForesightStream
     from .presets import PRESETS, Preset

@@ -12,6 +12,7 @@ the rendered page does not show::
     <!-- snippet: needs-gpu -->              a CUDA device
     <!-- snippet: needs-data -->             a dataset that is not shipped (Something-Something v2)
     <!-- snippet: needs-network -->          the Hugging Face Hub (an account, a token)
+    <!-- snippet: serves -->                 starts a web server that runs until it is stopped
 
 Several reasons are separated by commas. Adding a page or a block needs nothing here unless the
 block uses names it does not define: then add them to `PAGE_SETUP[page]`.
@@ -33,6 +34,7 @@ SKIP_REASONS = {
     "needs-gpu": "needs a CUDA device",
     "needs-data": "needs a dataset that is not shipped",
     "needs-network": "needs the Hugging Face Hub",
+    "serves": "starts a web server that runs until it is stopped",
 }
 MARKER = re.compile(r"^<!--\s*snippet:\s*(?P<reasons>.*?)\s*-->\s*$")
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>```+|~~~+)\s*(?P<lang>[\w+-]*)")

@@ -1,8 +1,9 @@
 """Every script in examples/ runs with a small setting, offline, and produces what it promises.
 
 One row per script: its arguments (`{out}` is a fresh temporary folder), the files it must write
-under `{out}` and text its output must contain. A new example adds one row; `test_every_example_is_run`
-fails until it does.
+under `{out}` and text its output must contain. A new example adds one row (or, if running it as a
+script cannot end by itself, an entry of `NOT_RUN` saying how it is tested instead);
+`test_every_example_is_run` fails until it does.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ EXAMPLE_RUNS: dict[str, tuple[list[str], list[str], list[str]]] = {
     ),
 }
 
+# script -> why it is not run as a script, and the test that covers it instead
+NOT_RUN: dict[str, str] = {
+    "app.py": "serves a web app until stopped; test_app_example_builds_the_demo imports it as a module",
+}
+
 
 def run_example(script: str, args: list[str], out: Path) -> subprocess.CompletedProcess:
     env = {
@@ -81,7 +87,18 @@ def run_example(script: str, args: list[str], out: Path) -> subprocess.Completed
 
 def test_every_example_is_run():
     scripts = sorted(p.name for p in EXAMPLES.glob("*.py"))
-    assert sorted(EXAMPLE_RUNS) == scripts, "add a row to EXAMPLE_RUNS for each script in examples/"
+    assert sorted([*EXAMPLE_RUNS, *NOT_RUN]) == scripts, "add a row to EXAMPLE_RUNS for each script in examples/"
+    assert not set(EXAMPLE_RUNS) & set(NOT_RUN)
+
+
+def test_app_example_builds_the_demo(tmp_path):
+    # imported under another name than "__main__", app.py builds the app without serving it
+    code = f"import runpy; print(type(runpy.run_path({str(EXAMPLES / 'app.py')!r}, run_name='app')['demo']).__name__)"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FORESIGHT_CACHE": str(tmp_path / ".cache"), "OMP_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-5000:]
+    assert result.stdout.strip().splitlines()[-1] == "Blocks"
 
 
 @pytest.mark.parametrize("script", sorted(EXAMPLE_RUNS))

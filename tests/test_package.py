@@ -63,7 +63,7 @@ def test_cli_without_command_prints_help_and_fails(capsys):
 def test_every_command_lives_in_its_own_module():
     from foresight_models.cli import COMMANDS
 
-    assert list(COMMANDS) == ["info", "predict", "eval", "train", "cache"]
+    assert list(COMMANDS) == ["info", "predict", "eval", "train", "cache", "demo"]
     for name, command in COMMANDS.items():
         assert command.name == name
         assert command.run.__module__ == command.add_arguments.__module__ == f"foresight_models.cli.{name}"

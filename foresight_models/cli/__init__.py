@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from .. import __version__
 from . import cache as cache_command
+from . import demo as demo_command
 from . import eval as eval_command
 from . import info as info_command
 from . import predict as predict_command
@@ -63,6 +64,12 @@ COMMANDS: dict[str, Command] = _commands(
         "run a frozen encoder over a dataset once and write its features as safetensors shards",
         cache_command.add_arguments,
         cache_command.run,
+    ),
+    Command(
+        "demo",
+        "serve a browser app: upload images, watch the prompt, the video and the description stream in",
+        demo_command.add_arguments,
+        demo_command.run,
     ),
     # New commands go here, one Command each, from their own module.
 )

@@ -35,14 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from .._validation import check_int, check_real
+from ..pipelines.named import NAMED_PIPELINES, call_defaults, load_pipeline, model_kind
 
 __all__ = ["Settings", "add_arguments", "check_arguments", "check_memory", "estimate_memory_bytes", "run"]
 
-#: Defaults per model kind: the tiny offline model runs in seconds on a CPU; real checkpoints use LTX's sizes.
-_DEFAULTS = {
-    "tiny": {"height": 64, "width": 64, "num_frames": 17, "steps": 4, "max_new_tokens": 24},
-    "real": {"height": 512, "width": 704, "num_frames": 121, "steps": 50, "max_new_tokens": 128},
-}
 
 #: Errors that mean the command was used wrongly (bad argument, missing file, unloadable model folder):
 #: reported on one line with exit status 2. Anything else is a bug and keeps its traceback.
@@ -62,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default="tiny",
-        help="a ForesightPipeline folder or Hub id, or 'tiny' (random-weight tiny pipeline, offline; the default)",
+        help=f"a ForesightPipeline folder or Hub id, or one of {', '.join(NAMED_PIPELINES)} (offline; default: tiny)",
     )
     parser.add_argument(
         "--video-model",
@@ -189,7 +185,7 @@ def _check_out(out: Path, overwrite: bool) -> None:
 
 
 def _check_model(model: str) -> None:
-    if model == "tiny":
+    if model in NAMED_PIPELINES:
         return
     path = Path(model).expanduser()
     if path.exists():
@@ -261,7 +257,7 @@ def check_arguments(args: argparse.Namespace) -> tuple[Settings, list[Any]]:
     """
     from ..data.video import frame_rate
 
-    defaults = _DEFAULTS["tiny" if args.model == "tiny" and args.video_model is None else "real"]
+    defaults = call_defaults(model_kind(args.model) if args.video_model is None else "real")
 
     def value(name: str) -> Any:
         given = getattr(args, name)
@@ -380,13 +376,7 @@ def _load_pipeline(args: argparse.Namespace, device: str) -> Any:
             _expand(args.video_model), vlm=_expand(args.vlm), torch_dtype=dtype, local_files_only=args.local_files_only
         )
         return _place(pipe, args, device)
-    if args.model == "tiny":
-        from ..testing import tiny_pipeline_folder
-
-        folder, local_only = tiny_pipeline_folder(), True
-    else:
-        folder, local_only = args.model, args.local_files_only
-    pipe = ForesightPipeline.from_pretrained(_expand(folder), torch_dtype=dtype, local_files_only=local_only)
+    pipe = load_pipeline(args.model, torch_dtype=dtype, local_files_only=args.local_files_only)
     return _place(pipe, args, device)
 
 

@@ -12,6 +12,7 @@
 - :mod:`.streaming`: :class:`ForesightStream` and how a call reports events to it.
 - :mod:`.memory`: the memory estimate a call is checked against.
 - :mod:`.loading`: checks of a folder before and after loading; saving into place.
+- :mod:`.named`: loading a pipeline by name (``"tiny"``), folder or Hub id; the call defaults per kind of model.
 - :mod:`.diffusers_registry`: lets ``diffusers.DiffusionPipeline.from_pretrained`` find the pipeline class.
 - :mod:`.call_state`: diffusers' per-call properties (``num_timesteps``, ``interrupt``...), kept per thread.
 - :mod:`.noise`: generators, seeds and latents drawn in advance.

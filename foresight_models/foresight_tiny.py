@@ -1,4 +1,4 @@
-"""foresight-tiny: the small ``ForesightPipeline`` this library trains on ``SyntheticMotion`` and ships.
+"""foresight-tiny: a small ``ForesightPipeline`` trained on ``SyntheticMotion`` with this library's own recipe.
 
 Every part has the real architecture at toy size: an LTX-Video VAE (16x spatial, 2x temporal
 compression, 32 latent channels), an LTX-Video transformer trained for image-to-video with flow
@@ -9,18 +9,12 @@ context images, and a description of a clip.
 
 The model sees clips the way the pipeline does (:class:`~foresight_models.data.ForesightClips`):
 two context frames :data:`CONTEXT_INDICES` of a 20-frame ``SyntheticMotion`` clip at 128x128, and
-the 17-frame video that starts at the second one. Training: ``docs/foresight_tiny.md``.
-
-Example::
-
-    >>> from foresight_models import ForesightPipeline
-    >>> from foresight_models.foresight_tiny import foresight_tiny_path
-    >>> pipe = ForesightPipeline.from_pretrained(foresight_tiny_path())  # doctest: +SKIP
+the 17-frame video that starts at the second one. The recipe:
+:mod:`foresight_models.training.foresight_tiny` and ``docs/training.md``.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 __all__ = [
@@ -28,10 +22,8 @@ __all__ = [
     "NUM_FRAMES",
     "SIZE",
     "T5_WORDS",
-    "call_defaults",
     "foresight_tiny_clips",
     "foresight_tiny_components",
-    "foresight_tiny_path",
 ]
 
 #: Frame height and width of foresight-tiny's clips.
@@ -46,35 +38,6 @@ T5_WORDS = (
     "moving pushing falling like rock from closer each other something and "
     "red green blue yellow purple orange square circle"
 ).split()
-
-#: Where the trained pipeline folder lives inside the package.
-ASSET_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "foresight-tiny")
-
-
-def foresight_tiny_path() -> str:
-    """The folder of the shipped foresight-tiny pipeline (``ForesightPipeline.from_pretrained`` reads it).
-
-    Raises:
-        FileNotFoundError: the package was installed without its ``assets/foresight-tiny`` folder.
-    """
-    if not os.path.isfile(os.path.join(ASSET_DIR, "model_index.json")):
-        raise FileNotFoundError(
-            f"foresight-tiny: no pipeline folder at {ASSET_DIR!r}; reinstall foresight-models (the folder ships "
-            "inside the package) or retrain it (docs/foresight_tiny.md)"
-        )
-    return ASSET_DIR
-
-
-def call_defaults() -> dict[str, Any]:
-    """The call settings foresight-tiny was trained and measured with (``ForesightPipeline.__call__`` keywords)."""
-    return {
-        "height": SIZE,
-        "width": SIZE,
-        "num_frames": NUM_FRAMES,
-        "num_inference_steps": 16,
-        "guidance_scale": 1.0,
-        "max_new_tokens": 64,
-    }
 
 
 def foresight_tiny_clips(num_clips: int, *, seed: int):

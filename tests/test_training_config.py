@@ -48,7 +48,7 @@ def test_yaml_and_json_files_load_into_the_same_dataclasses(tmp_path):
     [
         ({"learning_rate": 1}, ValueError, r"learning_rate: unknown key .*allowed keys: seed, output_dir"),
         ({"optim": {"lr": 1e-3, "momentum": 0.9}}, ValueError, r"optim\.momentum: unknown key .*allowed keys: lr"),
-        ({"data": {"kind": "synthetic", "clips": 4}}, ValueError, r"data\.clips: unknown key .*num_clips"),
+        ({"data": {"kind": "synthetic", "clip": 4}}, ValueError, r"data\.clip: unknown key .*num_clips"),
         ({"eval": {"kind": "synthetic", "evry": 4}}, ValueError, r"eval\.evry: unknown key .*every"),
         ({"data": {"kind": "webdataset"}}, ValueError, r"data\.kind: expected one of 'synthetic', 'ssv2', 'cache'"),
         ({"optim": {"lr": "fast"}}, TypeError, r"optim\.lr: expected a real number, got 'fast'"),

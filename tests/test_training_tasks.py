@@ -336,7 +336,9 @@ def test_build_task_builds_every_task_from_a_config_section(tmp_path):
     task = build_task({"name": "vlm", "model": "tiny", "lora": {"r": 2, "target_modules": ["q_proj"]}})
     assert isinstance(task, VLMTask) and task.is_lora
     assert sum(p.numel() for p in task.trainable_parameters()) == 2 * 2 * (32 + 32)  # 2 layers x r x (in + out)
-    assert set(TASKS) == {"head", "adapter", "frame_decoder", "fusion", "vlm", "ltx"}
+    task = build_task({"name": "vae", "model": "tiny", "crop": [5, 16, 16]})
+    assert type(task).__name__ == "VAETask" and task.crop == (5, 16, 16)
+    assert set(TASKS) == {"head", "adapter", "frame_decoder", "fusion", "vlm", "vae", "ltx"}
 
 
 @pytest.mark.parametrize(

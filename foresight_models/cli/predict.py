@@ -82,7 +82,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=None, help="video width, multiple of 32")
     parser.add_argument("--num-frames", type=int, default=None, help="video frames, 8k + 1")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps")
-    parser.add_argument("--guidance-scale", type=float, default=3.0, help="classifier-free guidance scale")
+    parser.add_argument(
+        "--guidance-scale",
+        type=float,
+        default=None,
+        help="classifier-free guidance scale (default: 3.0)",
+    )
     parser.add_argument("--continuations", type=int, default=1, help="futures to generate and rank (>= 1)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed, in [0, 2**64)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="VLM tokens per answer")
@@ -279,7 +284,7 @@ def check_arguments(args: argparse.Namespace) -> tuple[Settings, list[Any]]:
         max_new_tokens=check_int(value("max_new_tokens"), "--max-new-tokens"),
         continuations=check_int(args.continuations, "--continuations"),
         seed=check_int(args.seed, "--seed", minimum=0, maximum=2**64 - 1),
-        guidance_scale=check_real(args.guidance_scale, "--guidance-scale", minimum=0.0),
+        guidance_scale=check_real(value("guidance_scale"), "--guidance-scale", minimum=0.0),
         fps=float(frame_rate(args.fps, name="--fps")),
         device=_check_device(args.device, args.cpu_offload),
         out=Path(args.out),

@@ -138,6 +138,7 @@ class DemoRunner:
             num_continuations=_whole_number(continuations, "num_continuations", s.continuations),
             seed=_whole_number(seed, "seed", s.seed),
             max_new_tokens=s.max_new_tokens,
+            guidance_scale=s.guidance_scale,
             frame_rate=s.fps,
             output_type="pil",
         )

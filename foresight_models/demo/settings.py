@@ -23,6 +23,7 @@ class DemoSettings:
         continuations: futures generated per call; with several, the VLM rates them and the page ranks them.
         seed: the noise seed.
         max_new_tokens: VLM tokens per answer (not shown in the page).
+        guidance_scale: classifier-free guidance scale (not shown in the page).
         fps: frame rate the video model is told and the mp4 stores.
         question: what the VLM is asked about the predicted clip.
     """
@@ -34,6 +35,7 @@ class DemoSettings:
     continuations: int = 1
     seed: int = 0
     max_new_tokens: int = 128
+    guidance_scale: float = 3.0
     fps: float = 25.0
     question: str = DEFAULT_QUESTION
 
@@ -42,6 +44,7 @@ class DemoSettings:
             check_int(getattr(self, name), name)
         check_int(self.seed, "seed", minimum=0, maximum=2**64 - 1)
         check_real(self.fps, "fps", minimum=0.0, min_inclusive=False)
+        check_real(self.guidance_scale, "guidance_scale", minimum=0.0)
         if not isinstance(self.question, str):
             raise TypeError(f"question: expected a str, got {type(self.question).__name__}")
 
@@ -56,5 +59,6 @@ class DemoSettings:
             "num_frames": defaults["num_frames"],
             "steps": defaults["steps"],
             "max_new_tokens": defaults["max_new_tokens"],
+            "guidance_scale": defaults["guidance_scale"],
         }
         return cls(**{**values, **overrides})

@@ -24,9 +24,9 @@ __all__ = [
 ]
 
 #: Call defaults per model kind (``"tiny"``: the offline tiny models; ``"real"``: LTX-Video checkpoints).
-CALL_DEFAULTS: dict[str, dict[str, int]] = {
-    "tiny": {"height": 64, "width": 64, "num_frames": 17, "steps": 4, "max_new_tokens": 24},
-    "real": {"height": 512, "width": 704, "num_frames": 121, "steps": 50, "max_new_tokens": 128},
+CALL_DEFAULTS: dict[str, dict[str, float]] = {
+    "tiny": {"height": 64, "width": 64, "num_frames": 17, "steps": 4, "max_new_tokens": 24, "guidance_scale": 3.0},
+    "real": {"height": 512, "width": 704, "num_frames": 121, "steps": 50, "max_new_tokens": 128, "guidance_scale": 3.0},
 }
 
 
@@ -58,7 +58,7 @@ def pipeline_kind(pipe: Any) -> str:
     return "tiny" if parameters < TOY_PARAMETER_LIMIT else "real"
 
 
-def call_defaults(kind: str) -> dict[str, int]:
+def call_defaults(kind: str) -> dict[str, float]:
     """A copy of :data:`CALL_DEFAULTS` ``[kind]`` (``"tiny"`` or ``"real"``)."""
     if kind not in CALL_DEFAULTS:
         raise ValueError(f"kind: expected one of {sorted(CALL_DEFAULTS)}, got {kind!r}")

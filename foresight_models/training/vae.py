@@ -30,11 +30,9 @@ class VAETask(TrainingTask):
     Args:
         vae: an ``AutoencoderKLLTXVideo``.
         kl_weight: weight of the KL divergence of the posterior from ``N(0, 1)`` (mean over elements).
-        sample_posterior: decode a sample of the posterior rather than its mean. LTX-Video's encoder
-            predicts one log-variance shared by every channel, which starts near 0 (a standard deviation
-            of 1): from a fresh VAE, sampled latents are mostly noise and the decoder learns to output
-            the mean clip. Decoding the mean (the default) trains it as an autoencoder; the pipelines
-            encode images with the mean too.
+        sample_posterior: decode a sample of the posterior (a variational autoencoder) rather than its
+            mean (a plain autoencoder; the default). LTX-Video's encoder predicts one log-variance shared by
+            every channel, which starts near 0: sampled latents of a fresh VAE are mostly noise.
         stats_momentum: momentum of the running latent statistics (``latents_mean`` / ``latents_std``).
         crop: ``(frames, height, width)``: train on one random crop of this size per batch (the VAE is
             convolutional, so it then runs on clips of any size); ``frames`` is ``k * temporal
@@ -167,10 +165,13 @@ def build_vae_task(section: Mapping[str, Any]) -> VAETask:
     crop = section.get("crop")
     if crop is not None and not isinstance(crop, (list, tuple)):
         raise TypeError(f"task.crop: expected null or [frames, height, width], got {crop!r}")
-    return VAETask(
-        vae.train(),
-        kl_weight=kl_weight,
-        sample_posterior=sample,
-        stats_momentum=momentum,
-        crop=None if crop is None else tuple(crop),
-    )
+    try:
+        return VAETask(
+            vae.train(),
+            kl_weight=kl_weight,
+            sample_posterior=sample,
+            stats_momentum=momentum,
+            crop=None if crop is None else tuple(crop),
+        )
+    except (TypeError, ValueError) as error:  # name the config key
+        raise type(error)(f"task.{error}") from error

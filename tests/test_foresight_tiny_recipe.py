@@ -51,6 +51,28 @@ def test_vae_task_learns_to_reconstruct_and_records_latent_statistics():
     torch.testing.assert_close(vae.latents_std, means.std(1))
 
 
+def test_a_vae_trained_on_its_posterior_mean_exports_a_posterior_without_spread(tmp_path):
+    """diffusers' LTX pipelines sample the posterior of the conditioning image: the export must make that
+    sample the mean, which is what the VAE (and the transformer after it) was trained on."""
+    task = VAETask(testing.tiny_ltx_vae())
+    clip = task.clip(clip_batch(2))
+    with torch.no_grad():
+        before = task.vae.encode(clip).latent_dist
+    assert before.std.mean() > 0.5  # an untrained log-variance: noise of the latents' own size
+    task.save_pretrained(tmp_path)
+    from diffusers import AutoencoderKLLTXVideo
+
+    exported = AutoencoderKLLTXVideo.from_pretrained(tmp_path / "vae")
+    with torch.no_grad():
+        after = exported.encode(clip).latent_dist
+    torch.testing.assert_close(after.mean, before.mean)
+    assert after.std.max() < 1e-4
+    sampled = VAETask(testing.tiny_ltx_vae(), sample_posterior=True)
+    sampled.save_pretrained(tmp_path / "sampled")
+    reloaded = AutoencoderKLLTXVideo.from_pretrained(tmp_path / "sampled" / "vae")
+    torch.testing.assert_close(reloaded.encoder.conv_out.conv.bias, sampled.vae.encoder.conv_out.conv.bias)
+
+
 def test_vae_task_decodes_the_posterior_mean_unless_asked_to_sample():
     batch = clip_batch(2)
     deterministic = VAETask(testing.tiny_ltx_vae())
@@ -68,6 +90,11 @@ def test_vae_task_crops_while_training_and_checks_the_crop():
         VAETask(testing.tiny_ltx_vae(), crop=(4, 16, 16))
     with pytest.raises(ValueError, match="task.crop"):
         build_task({"name": "vae", "model": "tiny", "crop": [9, 30, 32]})
+    with pytest.raises(ValueError, match="task.reconstruction: expected one of"):
+        build_task({"name": "vae", "model": "tiny", "reconstruction": "lpips"})
+    mse = build_task({"name": "vae", "model": "tiny", "reconstruction": "mse"})
+    out = mse.loss(clip_batch(2))
+    torch.testing.assert_close(out["loss"], out["mse"] + mse.kl_weight * out["kl"])
     with pytest.raises(ValueError, match="task.colour: unknown key"):
         build_task({"name": "vae", "model": "tiny", "colour": 1})
 

@@ -29,6 +29,7 @@ __all__ = [
     "ModelMixin",
     "check_complete",
     "read_safetensors_header",
+    "check_safetensors_file",
     "safetensors_keys",
     "weight_files",
 ]
@@ -55,6 +56,29 @@ def read_safetensors_header(path: str | os.PathLike) -> dict[str, Any]:
             return json.loads(file.read(length))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ValueError(f"{path}: not a safetensors file (unreadable header: {error})") from error
+
+
+def check_safetensors_file(path: str | os.PathLike) -> None:
+    """Refuse a damaged safetensors file before a loader reads it: its header must parse and the file
+    must hold every byte of tensor data the header describes (a truncated download or copy does not).
+
+    Raises:
+        OSError: naming the file and what is wrong with it.
+    """
+    path = os.fspath(path)
+    try:
+        header = read_safetensors_header(path)
+    except ValueError as error:
+        raise OSError(f"{error}; the file is damaged: re-download or re-save it") from None
+    with open(path, "rb") as file:
+        (length,) = struct.unpack("<Q", file.read(8))
+    ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
+    needed, size = 8 + length + max(ends, default=0), os.path.getsize(path)
+    if size < needed:
+        raise OSError(
+            f"{path}: truncated safetensors file ({size:,} bytes, its header describes {needed:,}); the file is "
+            "damaged: re-download or re-save it"
+        )
 
 
 def safetensors_keys(path: str | os.PathLike) -> set[str]:

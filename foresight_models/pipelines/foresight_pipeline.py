@@ -204,8 +204,8 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> ForesightPipeline:
         """Load a saved pipeline (a folder or Hub id), as ``DiffusionPipeline.from_pretrained``.
 
-        Before anything is built, each component's config is compared with what its safetensors files
-        hold (:func:`foresight_models.pipelines.loading.check_config_fits_weights`); after loading, a
+        Before anything is built, each component's safetensors files are checked whole (a truncated or
+        damaged file is refused, naming it) and its config is compared with what they hold (:func:`foresight_models.pipelines.loading.check_config_fits_weights`); after loading, a
         component with a key missing from its weights is refused, naming the keys and the file (the
         transformers models are loaded with their loading report for this). A saved
         ``hybrid_encoder`` (whose folder holds only its fusion weights) is rebuilt on this pipeline's own
@@ -218,6 +218,7 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         index = cls.load_config(folder)
         for name, entry in index.items():
             if not name.startswith("_") and isinstance(entry, (list, tuple)) and len(entry) == 2 and name not in kwargs:
+                loading.check_weight_files(folder, name)
                 loading.check_config_fits_weights(folder, name, *entry)
         kwargs = {**kwargs, **loading.load_transformers_models(folder, index, kwargs)}
         if "hybrid_encoder" in kwargs or (index.get("hybrid_encoder") or [None])[0] is None:

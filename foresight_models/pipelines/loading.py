@@ -23,11 +23,12 @@ from typing import Any
 
 import torch
 
-from ..models.modeling import check_complete, read_safetensors_header, weight_files
+from ..models.modeling import check_complete, check_safetensors_file, read_safetensors_header, weight_files
 
 __all__ = [
     "check_complete",
     "check_config_fits_weights",
+    "check_weight_files",
     "load_transformers_models",
     "safetensors_parameter_count",
     "save_folder",
@@ -96,6 +97,12 @@ def load_transformers_models(folder: str, index: dict[str, Any], kwargs: dict[st
             )
         loaded[name] = model
     return loaded
+
+
+def check_weight_files(folder: str, name: str) -> None:
+    """Refuse ``folder/name`` when one of its safetensors files is damaged (:func:`check_safetensors_file`)."""
+    for path in weight_files(os.path.join(folder, name)):
+        check_safetensors_file(path)
 
 
 def check_config_fits_weights(folder: str, name: str, library: str | None, class_name: str | None) -> None:

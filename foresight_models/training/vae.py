@@ -1,7 +1,7 @@
 """Train LTX-Video's VAE (``AutoencoderKLLTXVideo``) to reconstruct clips.
 
-The loss is the L1 distance between a clip and its reconstruction from a sampled latent, plus a
-small KL term that keeps the posterior close to a unit Gaussian. While training, the task also keeps
+The loss is the L1 (or mean squared) distance between a clip and its reconstruction, plus a small KL
+term that keeps the posterior close to a unit Gaussian. While training, the task also keeps
 running per-channel statistics of the posterior means in the VAE's own ``latents_mean`` and
 ``latents_std`` buffers: the LTX pipelines normalise latents with them, so the transformer trained
 next sees latents of zero mean and unit variance per channel.
@@ -17,11 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_bool, check_int, check_keys, check_real
+from .._validation import check_bool, check_choice, check_int, check_keys, check_real
 from ..inputs import frames_to_float
 from .task import TrainingTask
 
-__all__ = ["VAETask", "build_vae_task", "load_ltx_vae"]
+__all__ = ["VAETask", "build_vae_task", "fix_posterior_log_variance", "load_ltx_vae"]
 
 
 class VAETask(TrainingTask):
@@ -34,6 +34,7 @@ class VAETask(TrainingTask):
             mean (a plain autoencoder; the default). LTX-Video's encoder predicts one log-variance shared by
             every channel, which starts near 0: sampled latents of a fresh VAE are mostly noise.
         stats_momentum: momentum of the running latent statistics (``latents_mean`` / ``latents_std``).
+        reconstruction: ``"l1"`` or ``"mse"``, the distance between the clip and its reconstruction.
         crop: ``(frames, height, width)``: train on one random crop of this size per batch (the VAE is
             convolutional, so it then runs on clips of any size); ``frames`` is ``k * temporal
             compression + 1``, height and width multiples of the spatial compression. ``None``: whole clips.
@@ -47,8 +48,10 @@ class VAETask(TrainingTask):
         sample_posterior: bool = False,
         stats_momentum: float = 0.01,
         crop: tuple[int, int, int] | None = None,
+        reconstruction: str = "l1",
     ):
         super().__init__()
+        self.reconstruction = check_choice(reconstruction, "reconstruction", ("l1", "mse"))
         if crop is not None:
             if isinstance(crop, (str, bytes)) or len(crop) != 3:
                 raise TypeError(f"crop: expected None or (frames, height, width), got {crop!r}")
@@ -85,10 +88,12 @@ class VAETask(TrainingTask):
         latents = posterior.sample() if self.sample_posterior else posterior.mode()
         reconstruction = self.vae.decode(latents).sample
         l1 = F.l1_loss(reconstruction.float(), clip.float())
+        mse = F.mse_loss(reconstruction.float(), clip.float())
         kl = posterior.kl().float().mean() / posterior.mean[0].numel()
         if self.training:
             self.update_latent_statistics(posterior.mean.detach())
-        return {"loss": l1 + self.kl_weight * kl, "l1": l1.detach(), "kl": kl.detach()}
+        distance = l1 if self.reconstruction == "l1" else mse
+        return {"loss": distance + self.kl_weight * kl, "l1": l1.detach(), "mse": mse.detach(), "kl": kl.detach()}
 
     @torch.no_grad()
     def update_latent_statistics(self, latents: torch.Tensor) -> None:
@@ -104,6 +109,15 @@ class VAETask(TrainingTask):
         vae.latents_mean.lerp_(mean.to(vae.latents_mean.dtype), self.stats_momentum)
         vae.latents_std.lerp_(std.to(vae.latents_std.dtype), self.stats_momentum)
 
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        """Export ``directory/vae``. A VAE trained on its posterior mean gets a posterior without spread
+        (:func:`fix_posterior_log_variance`): diffusers' LTX pipelines sample the posterior when they
+        encode the conditioning image, and its untrained log-variance would add noise of a standard
+        deviation near 1 to latents of a much smaller scale."""
+        if not self.sample_posterior:
+            fix_posterior_log_variance(self.vae)
+        self.vae.save_pretrained(os.path.join(os.fspath(directory), "vae"))
+
     @torch.no_grad()
     def evaluate(self, batch: Mapping[str, Any]) -> dict[str, float]:
         """Reconstruction from the posterior mean: ``{"l1", "psnr"}`` (PSNR on frames in ``[0, 1]``)."""
@@ -112,6 +126,24 @@ class VAETask(TrainingTask):
         error = F.mse_loss((reconstruction.float() + 1) / 2, (clip.float() + 1) / 2)
         l1 = F.l1_loss(reconstruction.float(), clip.float())
         return {"l1": float(l1), "psnr": float(-10 * torch.log10(error.clamp_min(1e-10)))}
+
+
+@torch.no_grad()
+def fix_posterior_log_variance(vae: nn.Module, log_variance: float = -20.0) -> nn.Module:
+    """Make ``vae.encode(x).latent_dist`` of an ``AutoencoderKLLTXVideo`` a point mass, in place: the
+    encoder's output channel that holds the log-variance (its last one, shared by every latent channel)
+    becomes the constant ``log_variance`` (-20: a standard deviation of 4.5e-5), so sampling the
+    posterior gives its mean. The means are unchanged. Returns ``vae``."""
+    conv = vae.encoder.conv_out.conv
+    if conv.out_channels != vae.config.latent_channels + 1:
+        raise ValueError(
+            f"vae: expected an LTX-Video encoder whose last output channel is the shared log-variance "
+            f"({vae.config.latent_channels + 1} channels), got {conv.out_channels}"
+        )
+    conv.weight[-1].zero_()
+    if conv.bias is not None:
+        conv.bias[-1] = log_variance
+    return vae
 
 
 def _random_crop(frames: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:
@@ -146,11 +178,21 @@ def load_ltx_vae(model: str | os.PathLike, *, seed: int = 0, local_files_only: b
 
 def build_vae_task(section: Mapping[str, Any]) -> VAETask:
     """``{"name": "vae", "model": "tiny" | folder | Hub id, "kl_weight": 1e-4, "sample_posterior": false,
-    "stats_momentum": 0.01, "crop": null | [frames, height, width], "seed": 0}``."""
+    "stats_momentum": 0.01, "crop": null | [frames, height, width], "reconstruction": "l1" | "mse", "seed": 0}``."""
     check_keys(
         section,
         "task",
-        allowed=["name", "model", "kl_weight", "sample_posterior", "stats_momentum", "crop", "seed", "local_files_only"],
+        allowed=[
+            "name",
+            "model",
+            "kl_weight",
+            "sample_posterior",
+            "stats_momentum",
+            "crop",
+            "reconstruction",
+            "seed",
+            "local_files_only",
+        ],
         required=["model"],
     )
     model = section["model"]
@@ -172,6 +214,7 @@ def build_vae_task(section: Mapping[str, Any]) -> VAETask:
             sample_posterior=sample,
             stats_momentum=momentum,
             crop=None if crop is None else tuple(crop),
+            reconstruction=section.get("reconstruction", "l1"),
         )
     except (TypeError, ValueError) as error:  # name the config key
         raise type(error)(f"task.{error}") from error

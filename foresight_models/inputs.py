@@ -92,11 +92,12 @@ def to_frames(images: ImageLike | Sequence[ImageLike], *, name: str = "images") 
 
 
 def to_pil_images(frames: torch.Tensor) -> list:
-    """``(t, c, h, w)`` float in [0, 1] -> list of ``t`` RGB PIL images."""
+    """``(t, c, h, w)`` float in [0, 1] (or uint8, taken as it is) -> list of ``t`` RGB PIL images."""
     from PIL import Image
 
-    array = (frames.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return [Image.fromarray(frame) for frame in array]
+    if frames.dtype != torch.uint8:
+        frames = (frames.clamp(0, 1) * 255).round().to(torch.uint8)
+    return [Image.fromarray(frame) for frame in frames.permute(0, 2, 3, 1).cpu().numpy()]
 
 
 def frames_to_float(frames: torch.Tensor, *, name: str = "frames") -> torch.Tensor:

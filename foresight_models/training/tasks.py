@@ -639,11 +639,8 @@ def pipeline_qa_samples(
             )
 
     def images(frames: torch.Tensor, name: str) -> list[Any]:
-        if frames.dtype == torch.uint8:  # the same images as to_pil_images of the float frames, without the round trip
-            from PIL import Image
-
-            return [Image.fromarray(frame) for frame in frames.permute(0, 2, 3, 1).cpu().numpy()]
-        return to_pil_images(frames_to_float(frames, name=name))
+        # uint8 frames go to PIL as they are; float frames are checked to lie in [0, 1] first
+        return to_pil_images(frames if frames.dtype == torch.uint8 else frames_to_float(frames, name=name))
 
     context = images(item["context"], "context")
     video = images(sample_frames(item["video"], max_description_frames), "video")

@@ -45,6 +45,11 @@ def read_safetensors_header(path: str | os.PathLike) -> dict[str, Any]:
     Raises:
         ValueError: the file is not a safetensors file (the message names it).
     """
+    return _read_header(path)[1]
+
+
+def _read_header(path: str | os.PathLike) -> tuple[int, dict[str, Any]]:
+    """The byte length of a safetensors file's JSON header, and the header (see :func:`read_safetensors_header`)."""
     with open(path, "rb") as file:
         head = file.read(8)
         if len(head) != 8:
@@ -53,7 +58,7 @@ def read_safetensors_header(path: str | os.PathLike) -> dict[str, Any]:
         if length > 100_000_000:
             raise ValueError(f"{path}: not a safetensors file (header length {length})")
         try:
-            return json.loads(file.read(length))
+            return length, json.loads(file.read(length))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ValueError(f"{path}: not a safetensors file (unreadable header: {error})") from error
 
@@ -67,11 +72,9 @@ def check_safetensors_file(path: str | os.PathLike) -> None:
     """
     path = os.fspath(path)
     try:
-        header = read_safetensors_header(path)
+        length, header = _read_header(path)
     except ValueError as error:
         raise OSError(f"{error}; the file is damaged: re-download or re-save it") from None
-    with open(path, "rb") as file:
-        (length,) = struct.unpack("<Q", file.read(8))
     ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
     needed, size = 8 + length + max(ends, default=0), os.path.getsize(path)
     if size < needed:

@@ -1,6 +1,7 @@
 """Predict what happens next after an image, streaming the VLM's text and the denoising progress.
 
-Offline, on the tiny random-weight pipeline (a few seconds; the text is gibberish, the structure is real)::
+Offline, on foresight-tiny (the small model trained on SyntheticMotion and shipped in the package; a few
+seconds on a CPU), from two frames of a held-out clip in ``examples/assets``::
 
     python examples/predict.py --output /tmp/predict
 
@@ -22,16 +23,18 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from foresight_models import ForesightPipeline, testing
+from foresight_models import ForesightPipeline, load_pipeline
 from foresight_models.data.video import write_video
 from foresight_models.pipelines.events import Description, Done, Frames, Progress, TextDelta
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--image", action="append", help="context image(s); default: a drawn test scene")
-    parser.add_argument("--video-model", default=None, help="LTX-Video id or folder (default: tiny)")
-    parser.add_argument("--vlm", default=None, help="Qwen2.5-VL id or folder (default: tiny)")
+    parser.add_argument(
+        "--image", action="append", help="context image(s); default: frames 0 and 3 of a held-out SyntheticMotion clip"
+    )
+    parser.add_argument("--video-model", default=None, help="LTX-Video id or folder (default: foresight-tiny)")
+    parser.add_argument("--vlm", default=None, help="Qwen2.5-VL id or folder (with --video-model)")
     parser.add_argument("--prompt", default=None)
     parser.add_argument(
         "--context-conditioning",
@@ -41,12 +44,13 @@ def main() -> None:
         "images); 'last': image-to-video from the last",
     )
     parser.add_argument("--lora", default=None, help="an LTX-Video LoRA folder (diffusers format) for the transformer")
-    parser.add_argument("--height", type=int, default=64)
-    parser.add_argument("--width", type=int, default=64)
+    parser.add_argument("--height", type=int, default=128)
+    parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--num-frames", type=int, default=17)
-    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--guidance-scale", type=float, default=1.0, help="1.0 for foresight-tiny; ~3.0 for LTX-Video")
     parser.add_argument("--continuations", type=int, default=2)
-    parser.add_argument("--max-new-tokens", type=int, default=24)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
@@ -55,14 +59,16 @@ def main() -> None:
 
     if args.video_model is None:
         torch.set_num_threads(min(torch.get_num_threads(), 2))  # tiny models gain nothing from more threads
-        pipe = testing.tiny_pipeline()
+        pipe = load_pipeline("tiny")
     else:
         pipe = ForesightPipeline.from_components(args.video_model, args.vlm, torch_dtype=getattr(torch, args.dtype))
         pipe.to(args.device)
         pipe.set_progress_bar_config(disable=True)
     if args.lora is not None:
         pipe.load_lora_weights(args.lora, adapter_name="lora")
-    images = [Image.open(path) for path in args.image] if args.image else [testing.demo_image(128)]
+    assets = Path(__file__).resolve().parent / "assets"
+    paths = args.image or [assets / "heldout_frame_0.png", assets / "heldout_frame_3.png"]
+    images = [Image.open(path) for path in paths]
 
     for event in pipe.stream(
         images,
@@ -71,6 +77,7 @@ def main() -> None:
         width=args.width,
         num_frames=args.num_frames,
         num_inference_steps=args.steps,
+        guidance_scale=args.guidance_scale,
         num_continuations=args.continuations,
         max_new_tokens=args.max_new_tokens,
         seed=args.seed,

@@ -7,6 +7,11 @@ initialisation, with a word-level tokenizer over the labels' vocabulary), and a 
 (byte-level tokenizer) fine-tuned for the pipeline's two questions: the motion prompt from two
 context images, and a description of a clip.
 
+The trained pipeline ships inside the package (:data:`ASSET_DIR`, about 20 MB): ``foresight predict
+--model tiny`` and :func:`~foresight_models.pipelines.named.load_pipeline` load it by name, and
+``ForesightPipeline.from_pretrained(foresight_tiny_path())`` loads it directly. Its model card (the
+folder's ``README.md``) gives the training commands and the measured quality.
+
 The model sees clips the way the pipeline does (:class:`~foresight_models.data.ForesightClips`):
 two context frames :data:`CONTEXT_INDICES` of a 20-frame ``SyntheticMotion`` clip at 128x128, and
 the 17-frame video that starts at the second one. The recipe:
@@ -15,16 +20,23 @@ the 17-frame video that starts at the second one. The recipe:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "ASSET_DIR",
     "CONTEXT_INDICES",
     "NUM_FRAMES",
     "SIZE",
     "T5_WORDS",
     "foresight_tiny_clips",
     "foresight_tiny_components",
+    "foresight_tiny_path",
+    "is_foresight_tiny",
 ]
+
+#: The trained foresight-tiny pipeline folder inside the installed package.
+ASSET_DIR = Path(__file__).resolve().parent / "assets" / "foresight-tiny"
 
 #: Frame height and width of foresight-tiny's clips.
 SIZE = 128
@@ -38,6 +50,32 @@ T5_WORDS = (
     "moving pushing falling like rock from closer each other something and "
     "red green blue yellow purple orange square circle"
 ).split()
+
+
+def foresight_tiny_path() -> str:
+    """The folder of the trained foresight-tiny pipeline shipped with the package (:data:`ASSET_DIR`).
+
+    Raises:
+        FileNotFoundError: the package was installed without its data files (the folder or its
+            ``model_index.json`` is missing).
+    """
+    if not (ASSET_DIR / "model_index.json").is_file():
+        raise FileNotFoundError(
+            f"foresight-tiny: no pipeline folder at {str(ASSET_DIR)!r}; this installation of foresight_models "
+            "lacks its package data (reinstall it, e.g. `pip install --force-reinstall foresight_models`)"
+        )
+    return str(ASSET_DIR)
+
+
+def is_foresight_tiny(pipe: Any) -> bool:
+    """Whether ``pipe``'s video transformer and VAE have foresight-tiny's architecture (the shipped model,
+    or one retrained with its recipe): such a pipeline works at :data:`SIZE` x :data:`SIZE`."""
+    transformer, vae = getattr(pipe, "transformer", None), getattr(pipe, "vae", None)
+    if transformer is None or vae is None:
+        return False
+    expected = {"in_channels": 32, "num_layers": 4, "num_attention_heads": 4, "attention_head_dim": 32}
+    config = transformer.config
+    return all(config.get(key) == value for key, value in expected.items()) and vae.config.get("patch_size") == 8
 
 
 def foresight_tiny_clips(num_clips: int, *, seed: int):

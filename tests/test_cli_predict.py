@@ -54,12 +54,13 @@ def test_predict_writes_video_contact_sheet_description_and_result(tmp_path):
     assert len(result["images"]) == 2
 
 
-def test_predict_tiny_writes_its_model_folder_on_demand_and_ranks_continuations(tmp_path, monkeypatch):
+def test_predict_tiny_random_writes_its_model_folder_on_demand_and_ranks_continuations(tmp_path, monkeypatch):
     monkeypatch.setenv("FORESIGHT_CACHE", str(tmp_path / "cache"))
     image = tmp_path / "scene.png"
     testing.demo_image(64).save(image)
     out = tmp_path / "out"
-    args = ["predict", "--image", str(image), "--prompt", "the ball rolls", "--continuations", "2", "--out", str(out)]
+    args = ["predict", "--model", "tiny-random", "--image", str(image), "--prompt", "the ball rolls"]
+    args += ["--continuations", "2", "--out", str(out)]
     assert main([*args, *FAST]) == 0
     assert (tmp_path / "cache" / f"tiny-pipeline-v{testing.TINY_PIPELINE_VERSION}" / "model_index.json").is_file()
     result = json.loads((out / "result.json").read_text())

@@ -175,11 +175,18 @@ def test_two_concurrent_users_get_their_own_results(runner, scene):
 
 
 def test_settings_fit_the_model():
-    tiny = DemoSettings.for_pipeline(SimpleNamespace(transformer=testing.tiny_ltx_transformer()))
-    defaults = CALL_DEFAULTS["tiny"]
-    assert (tiny.height, tiny.width, tiny.num_frames, tiny.steps) == tuple(
-        defaults[k] for k in ("height", "width", "num_frames", "steps")
+    keys = ("height", "width", "num_frames", "steps", "guidance_scale")
+    toy = DemoSettings.for_pipeline(
+        SimpleNamespace(transformer=testing.tiny_ltx_transformer(), vae=testing.tiny_ltx_vae())
     )
+    assert tuple(getattr(toy, k) for k in keys) == tuple(CALL_DEFAULTS["tiny-random"][k] for k in keys)
+    from foresight_models.foresight_tiny import foresight_tiny_components
+
+    trained_architecture = SimpleNamespace(**foresight_tiny_components())
+    assert pipeline_kind(trained_architecture) == "tiny"
+    tiny = DemoSettings.for_pipeline(trained_architecture)
+    assert tuple(getattr(tiny, k) for k in keys) == tuple(CALL_DEFAULTS["tiny"][k] for k in keys)
+    assert (tiny.height, tiny.guidance_scale) == (128, 1.0)
     from foresight_models.presets import build
 
     real = SimpleNamespace(transformer=build("ltx-video-2b-transformer", device="meta"))
@@ -200,6 +207,10 @@ def test_build_demo_checks_its_arguments(pipe, tmp_path):
     with pytest.raises(ValueError, match="concurrency_limit"):
         build_demo(pipe, concurrency_limit=0)
     assert isinstance(build_demo(pipe, examples=[testing.demo_image(32)], settings=SMALL), gr.Blocks)
+    two_frames = [testing.demo_image(32), testing.demo_image(32)]
+    assert isinstance(build_demo(pipe, examples=[two_frames], settings=SMALL), gr.Blocks)
+    with pytest.raises(TypeError, match="examples"):
+        build_demo(pipe, examples=[[testing.demo_image(32), 3]])
 
 
 def test_demo_command_without_gradio_says_how_to_install(monkeypatch, capsys):
@@ -236,6 +247,6 @@ def test_load_pipeline_by_name(monkeypatch, tmp_path):
     monkeypatch.setenv("FORESIGHT_CACHE", str(tmp_path))
     loaded = load_pipeline("tiny-random")
     assert type(loaded).__name__ == "ForesightPipeline" and loaded.vlm is not None
-    assert pipeline_kind(loaded) == "tiny"
+    assert pipeline_kind(loaded) == "tiny-random"
     with pytest.raises(TypeError, match="model: expected a name"):
         load_pipeline(3)

@@ -127,7 +127,9 @@ def test_vlm_task_asks_the_pipelines_two_questions_in_the_pipelines_words():
 
 def test_vlm_task_learns_the_pipeline_questions():
     task = VLMTask(testing.tiny_qwen2_5_vl(), testing.tiny_qwen2_5_vl_processor(), questions="pipeline")
-    batch = task.collate([ForesightClips(SyntheticMotion(2, frames=11, size=32), context_indices=(0, 2), num_frames=9)[0]])
+    batch = task.collate(
+        [ForesightClips(SyntheticMotion(2, frames=11, size=32), context_indices=(0, 2), num_frames=9)[0]]
+    )
     losses = overfit(task, batch, steps=15, lr=5e-3)
     assert losses[-1] < 0.6 * losses[0]
     with pytest.raises(ValueError, match="task.questions"):
@@ -135,7 +137,13 @@ def test_vlm_task_learns_the_pipeline_questions():
 
 
 def test_data_sections_cut_clips_for_the_pipeline():
-    section = {"kind": "synthetic", "num_clips": 2, "frames": 12, "size": 32, "clips": {"context_indices": [0, 3], "num_frames": 9}}
+    section = {
+        "kind": "synthetic",
+        "num_clips": 2,
+        "frames": 12,
+        "size": 32,
+        "clips": {"context_indices": [0, 3], "num_frames": 9},
+    }
     dataset = build_dataset(section)
     assert isinstance(dataset, ForesightClips) and tuple(dataset[0]["frames"].shape) == (9, 3, 32, 32)
     with pytest.raises(ValueError, match="data.clips.stride: unknown key"):
@@ -176,10 +184,29 @@ def test_the_repository_configs_run_a_few_steps_on_cpu(tmp_path):
     pipe = ForesightPipeline.from_pretrained(run / "pipeline", local_files_only=True)
     from diffusers import LTXVideoTransformer3DModel
 
-    # the assembled folder holds the trained transformer, which moved away from its initialisation
+    # the assembled folder holds the last run's transformer, which moved away from its initialisation;
+    # each further run starts where the one before stopped
+    from foresight_models.training.foresight_tiny import FINAL_RUNS
 
-    transformer = LTXVideoTransformer3DModel.from_pretrained(run / "transformer" / "final" / "transformer")
+    assert FINAL_RUNS == {"vae": "vae", "vlm": "vlm-3", "transformer": "transformer-2"}
+    transformer = LTXVideoTransformer3DModel.from_pretrained(run / "transformer-2" / "final" / "transformer")
     for key, value in transformer.state_dict().items():
         assert torch.equal(pipe.transformer.state_dict()[key], value), key
     initial = LTXVideoTransformer3DModel.from_pretrained(run / "init" / "transformer")
     assert any(not torch.equal(initial.state_dict()[k], v) for k, v in transformer.state_dict().items())
+    first = LTXVideoTransformer3DModel.from_pretrained(run / "transformer" / "final" / "transformer")
+    moved = [(first.state_dict()[k] - v).abs().max().item() for k, v in transformer.state_dict().items()]
+    # two steps of the second run from the first run's weights: close to them, not equal
+    assert 0 < max(moved) < 0.05
+
+
+def test_an_ltx_task_continues_a_transformer_from_a_folder(tmp_path):
+    start = testing.tiny_ltx_transformer(seed=3)
+    start.save_pretrained(tmp_path / "transformer")
+    task = build_task({"name": "ltx", "model": "tiny", "transformer": str(tmp_path / "transformer"), "target": "full"})
+    for key, value in start.state_dict().items():
+        assert torch.equal(task.transformer.state_dict()[key], value), key
+    with pytest.raises(ValueError, match="task.transformer: cannot load an LTX-Video transformer"):
+        build_task({"name": "ltx", "model": "tiny", "transformer": str(tmp_path / "missing"), "target": "full"})
+    with pytest.raises(TypeError, match="task.transformer: expected a transformer folder"):
+        build_task({"name": "ltx", "model": "tiny", "transformer": 3, "target": "full"})

@@ -53,7 +53,7 @@ def test_notebook_runs_and_shows_the_clip(tmp_path, monkeypatch):
     assert match, "the clip is not shown inline as an embedded video"
     video = tmp_path / "shown.mp4"
     video.write_bytes(base64.b64decode(match.group(1)))
-    assert tuple(read_video(video).shape) == (17, 3, 64, 64)
+    assert tuple(read_video(video).shape) == (17, 3, 128, 128)
     markdown = "".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
     assert markdown.startswith("**Description:**") and len(markdown) > len("**Description:** ''")
     assert any(o.get("data", {}).get("image/png") for o in outputs), "the context image is not shown"

@@ -119,30 +119,45 @@ def _page_values(gr: Any, update: DemoUpdate, previous: DemoUpdate | None) -> tu
     )
 
 
-def _example_files(examples: Sequence[Any] | None, folder: Path) -> list[str]:
-    """The example images as PNG files in ``folder`` (Gradio serves files from the temporary folder)."""
+def _default_examples(pipe: Any) -> tuple[list[Any], list[str]]:
+    """foresight-tiny gets two frames of a held-out ``SyntheticMotion`` clip (the scenes it knows); other
+    models get the ramp scene of :func:`~foresight_models.testing.demo_image`."""
+    from ..foresight_tiny import foresight_tiny_clips, is_foresight_tiny
+
+    if is_foresight_tiny(pipe):
+        from ..inputs import to_pil_images
+
+        return [to_pil_images(foresight_tiny_clips(1, seed=2026)[0]["context"])], ["held-out clip"]
+    from ..testing import demo_image
+
+    return [demo_image(128)], ["scene"]
+
+
+def _example_files(examples: Sequence[Any], names: Sequence[str], folder: Path) -> list[list[str]]:
+    """The examples as PNG files in ``folder`` (Gradio serves files from the temporary folder): one list of
+    files per example (an example is one image, or a list of context images)."""
     from PIL import Image
 
-    if examples is None:
-        from ..testing import demo_image
-
-        examples = [demo_image(128)]
-        names = ["scene"]
-    else:
-        names = [Path(e).stem if isinstance(e, (str, Path)) else f"example_{n + 1}" for n, e in enumerate(examples)]
-    paths = []
+    groups = []
     for number, (example, name) in enumerate(zip(examples, names)):
-        path = folder / str(number) / f"{name}.png"  # one folder each: the page shows the file's name
-        path.parent.mkdir()
-        if isinstance(example, Image.Image):
-            example.convert("RGB").save(path)
-        elif isinstance(example, (str, Path)):
-            with Image.open(example) as image:
+        images = list(example) if isinstance(example, (list, tuple)) else [example]
+        paths = []
+        for index, image in enumerate(images):
+            # one folder per example: the page shows the files' names
+            path = folder / str(number) / (f"{name}.png" if len(images) == 1 else f"{name} {index + 1}.png")
+            path.parent.mkdir(exist_ok=True)
+            if isinstance(image, Image.Image):
                 image.convert("RGB").save(path)
-        else:
-            raise TypeError(f"examples: expected image file paths or PIL images, got {type(example).__name__}")
-        paths.append(str(path))
-    return paths
+            elif isinstance(image, (str, Path)):
+                with Image.open(image) as opened:
+                    opened.convert("RGB").save(path)
+            else:
+                raise TypeError(
+                    f"examples: expected image file paths or PIL images (or lists of them), got {type(image).__name__}"
+                )
+            paths.append(str(path))
+        groups.append(paths)
+    return groups
 
 
 def build_demo(
@@ -158,8 +173,9 @@ def build_demo(
 
     Args:
         pipe: a :class:`~foresight_models.pipelines.foresight_pipeline.ForesightPipeline`, placed on its device.
-        examples: image files or PIL images offered as examples (default: the ramp scene of
-            :func:`~foresight_models.testing.demo_image`).
+        examples: examples to offer, each an image file or PIL image, or a list of them (several context
+            images); default: for foresight-tiny two frames of a held-out clip, else the ramp scene of
+            :func:`~foresight_models.testing.demo_image`.
         settings: the page's initial settings (default: :meth:`DemoSettings.for_pipeline`, fitted to ``pipe``).
         model: the model's name or folder, recorded in the downloaded ``result.json``.
         title: the page's title.
@@ -179,7 +195,11 @@ def build_demo(
     work_dir = Path(tempfile.mkdtemp(prefix="foresight-demo-"))
     example_dir = work_dir / "examples"
     example_dir.mkdir()
-    example_paths = _example_files(examples, example_dir)
+    if examples is None:
+        examples, names = _default_examples(pipe)
+    else:
+        names = [Path(e).stem if isinstance(e, (str, Path)) else f"example_{n + 1}" for n, e in enumerate(examples)]
+    example_paths = _example_files(examples, names, example_dir)
     runner = DemoRunner(pipe, settings=settings, work_dir=work_dir / "runs", model=model)
 
     # offline first: no usage analytics sent to Gradio's servers
@@ -198,7 +218,7 @@ def build_demo(
                     file_types=["image"],
                     elem_id="images",
                 )
-                gr.Examples(examples=[[[path]] for path in example_paths], inputs=[images], cache_examples=False)
+                gr.Examples(examples=[[paths] for paths in example_paths], inputs=[images], cache_examples=False)
                 prompt = gr.Textbox(label="motion prompt (empty: the VLM writes it)", elem_id="prompt-input")
                 question = gr.Textbox(label="question about the clip", value=settings.question, elem_id="question")
                 with gr.Accordion("settings", open=False):

@@ -3,8 +3,9 @@
 ``foresight predict --model``, ``foresight demo --model`` and :func:`load_pipeline` resolve a model the
 same way: a name of :data:`NAMED_PIPELINES` (built or shipped with the library, offline), else a local
 ``ForesightPipeline`` folder, else a Hub id. :data:`CALL_DEFAULTS` holds the sizes a call uses when
-none are given: small ones for the tiny offline models (seconds on a CPU), LTX-Video's own for real
-checkpoints.
+none are given: foresight-tiny's own (``"tiny"``: the trained model shipped with the package, 128x128,
+seconds on a CPU), smaller ones for the random-weight test pipeline (``"tiny-random"``), LTX-Video's
+own for real checkpoints (``"real"``).
 """
 
 from __future__ import annotations
@@ -23,9 +24,18 @@ __all__ = [
     "pipeline_kind",
 ]
 
-#: Call defaults per model kind (``"tiny"``: the offline tiny models; ``"real"``: LTX-Video checkpoints).
+#: Call defaults per model kind (``"tiny"``: foresight-tiny, trained without guidance and with labels of
+#: ~40 bytes; ``"tiny-random"``: the random-weight test pipeline; ``"real"``: LTX-Video checkpoints).
 CALL_DEFAULTS: dict[str, dict[str, float]] = {
-    "tiny": {"height": 64, "width": 64, "num_frames": 17, "steps": 4, "max_new_tokens": 24, "guidance_scale": 3.0},
+    "tiny": {"height": 128, "width": 128, "num_frames": 17, "steps": 16, "max_new_tokens": 64, "guidance_scale": 1.0},
+    "tiny-random": {
+        "height": 64,
+        "width": 64,
+        "num_frames": 17,
+        "steps": 4,
+        "max_new_tokens": 24,
+        "guidance_scale": 3.0,
+    },
     "real": {"height": 512, "width": 704, "num_frames": 121, "steps": 50, "max_new_tokens": 128, "guidance_scale": 3.0},
 }
 
@@ -36,30 +46,42 @@ def _tiny_random_folder() -> str:
     return tiny_pipeline_folder()
 
 
+def _foresight_tiny_folder() -> str:
+    from ..foresight_tiny import foresight_tiny_path
+
+    return foresight_tiny_path()
+
+
 #: Model names that load without a download: name -> a function returning the pipeline folder.
 NAMED_PIPELINES: dict[str, Callable[[], str]] = {
-    "tiny": _tiny_random_folder,
+    "tiny": _foresight_tiny_folder,  # foresight-tiny, trained on SyntheticMotion, shipped in the package
     "tiny-random": _tiny_random_folder,  # random weights: the real code path, gibberish text
 }
 
-#: A video transformer with fewer parameters than this is a toy model and gets the ``"tiny"`` defaults.
+#: A video transformer with fewer parameters than this is a toy model (LTX-Video checkpoints have billions).
 TOY_PARAMETER_LIMIT = 100_000_000
 
 
 def model_kind(model: str) -> str:
-    """``"tiny"`` for a name of :data:`NAMED_PIPELINES`, ``"real"`` for a folder or Hub id."""
-    return "tiny" if model in NAMED_PIPELINES else "real"
+    """The :data:`CALL_DEFAULTS` key of a ``--model`` value: a name of :data:`NAMED_PIPELINES` is its own
+    kind; a folder or Hub id is ``"real"``."""
+    return model if model in NAMED_PIPELINES else "real"
 
 
 def pipeline_kind(pipe: Any) -> str:
-    """``"tiny"`` when ``pipe``'s video transformer has fewer than :data:`TOY_PARAMETER_LIMIT` parameters
-    (LTX-Video checkpoints have billions), else ``"real"``."""
+    """The :data:`CALL_DEFAULTS` key of a loaded pipeline: ``"real"`` when its video transformer has
+    :data:`TOY_PARAMETER_LIMIT` parameters or more; else ``"tiny"`` for foresight-tiny's architecture
+    (:func:`~foresight_models.foresight_tiny.is_foresight_tiny`) and ``"tiny-random"`` for other toy models."""
+    from ..foresight_tiny import is_foresight_tiny
+
     parameters = sum(p.numel() for p in pipe.transformer.parameters())
-    return "tiny" if parameters < TOY_PARAMETER_LIMIT else "real"
+    if parameters >= TOY_PARAMETER_LIMIT:
+        return "real"
+    return "tiny" if is_foresight_tiny(pipe) else "tiny-random"
 
 
 def call_defaults(kind: str) -> dict[str, float]:
-    """A copy of :data:`CALL_DEFAULTS` ``[kind]`` (``"tiny"`` or ``"real"``)."""
+    """A copy of :data:`CALL_DEFAULTS` ``[kind]`` (``"tiny"``, ``"tiny-random"`` or ``"real"``)."""
     if kind not in CALL_DEFAULTS:
         raise ValueError(f"kind: expected one of {sorted(CALL_DEFAULTS)}, got {kind!r}")
     return dict(CALL_DEFAULTS[kind])

@@ -8,8 +8,9 @@ It runs, in order:
 
 1. ``init``: the untrained pipeline (:func:`foresight_models.foresight_tiny.foresight_tiny_components`)
    saved into ``<run-dir>/init``;
-2. the three training runs of ``configs/foresight-tiny/``: ``vae.yaml`` (the VAE reconstructs clips),
-   ``vlm.yaml`` (Qwen2.5-VL answers the pipeline's two questions) and ``transformer.yaml`` (LTX-Video
+2. the training runs of ``configs/foresight-tiny/``: ``vae.yaml`` (the VAE reconstructs clips),
+   ``vlm.yaml``, ``vlm-2.yaml``, ``vlm-3.yaml`` (Qwen2.5-VL answers the pipeline's two questions; each
+   run continues the one before) and ``transformer.yaml``, ``transformer-2.yaml`` (LTX-Video
    image-to-video flow matching on the trained VAE's latents, prompted with the clip's label), each
    ``foresight train --config configs/foresight-tiny/<part>.yaml`` on its own;
 3. ``assemble``: the init folder with the trained VAE, transformer and VLM, saved as one pipeline
@@ -31,7 +32,9 @@ from typing import Any
 __all__ = ["PARTS", "assemble", "init_folder", "load_part_config", "main"]
 
 #: The training runs, in the order they must run (the transformer needs the trained VAE).
-PARTS = ("vae", "vlm", "transformer")
+PARTS = ("vae", "vlm", "vlm-2", "vlm-3", "transformer", "transformer-2")
+#: The run whose output the pipeline takes, per trained component (the last run of each).
+FINAL_RUNS = {"vae": "vae", "vlm": "vlm-3", "transformer": "transformer-2"}
 #: The run directory the configs in the repository are written for.
 DEFAULT_RUN_DIR = "runs/foresight-tiny"
 
@@ -142,9 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             assemble(
                 run_dir / "init",
                 run_dir / "pipeline",
-                vae=run_dir / "vae" / "final" / "vae",
-                transformer=run_dir / "transformer" / "final" / "transformer",
-                vlm=run_dir / "vlm" / "final" / "vlm",
+                **{name: run_dir / run / "final" / name for name, run in FINAL_RUNS.items()},
             )
         else:
             config = load_part_config(

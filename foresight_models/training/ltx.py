@@ -472,6 +472,7 @@ _SECTION_KEYS = {
     "name": "'ltx'",
     "model": "'tiny' or a diffusers LTX-Video folder / Hub id",
     "vae": "a VAE folder (or a folder with a 'vae' subfolder) used instead of model's VAE",
+    "transformer": "a transformer folder (or a folder with a 'transformer' subfolder) to start from instead of model's",
     "target": f"one of {LTX_TARGETS}",
     "prompt": f"one of {LTX_PROMPT_SOURCES}",
     "lora": "{rank, alpha, dropout, target_modules}",
@@ -535,6 +536,7 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
         name: ltx
         model: tiny                      # or a diffusers LTX-Video folder / Hub id (transformer, vae, scheduler[, text_encoder, tokenizer])
         vae: runs/vae/final/vae          # optional: a VAE trained separately (task 'vae'), instead of model's
+        transformer: runs/ltx/final/transformer   # optional: continue training this transformer instead of model's
         target: lora                     # adapter | lora | both | full
         prompt: none                     # cached (batch prompt_embeds) | label (T5 on batch label) | none
         lora: {rank: 16, alpha: 16, dropout: 0.0, target_modules: [to_q, to_k, to_v, to_out.0]}
@@ -635,6 +637,10 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
         components["vae"] = load_ltx_vae(vae, local_files_only=local_files_only)
         if DTYPES[dtype_name] != torch.float32:
             components["vae"] = components["vae"].to(DTYPES[dtype_name])
+    if "transformer" in section:
+        components["transformer"] = _load_transformer(
+            section["transformer"], dtype=DTYPES[dtype_name], local_files_only=local_files_only
+        )
     transformer = components["transformer"]
     adapter = conditioning_adapter = None
     adapter_input = "tokens"
@@ -681,6 +687,25 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
         )
     finally:
         torch.random.set_rng_state(generator_state)
+
+
+def _load_transformer(location: Any, *, dtype: torch.dtype, local_files_only: bool) -> nn.Module:
+    """An ``LTXVideoTransformer3DModel`` from a transformer folder or a folder with a ``transformer`` subfolder."""
+    from diffusers import LTXVideoTransformer3DModel
+
+    if not isinstance(location, (str, os.PathLike)) or not os.fspath(location):
+        raise TypeError(f"task.transformer: expected a transformer folder, got {location!r}")
+    location = os.fspath(location)
+    subfolder = "transformer" if os.path.isdir(os.path.join(location, "transformer")) else None
+    try:
+        return LTXVideoTransformer3DModel.from_pretrained(
+            location, subfolder=subfolder, torch_dtype=dtype, local_files_only=local_files_only
+        )
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"task.transformer: cannot load an LTX-Video transformer from {location!r} (a transformer folder, "
+            f"or a folder with a 'transformer' subfolder): {error}"
+        ) from error
 
 
 def _load_components(

@@ -17,7 +17,10 @@ transformer's blocks; skipped with a message when torchao is missing or there is
 ``pipe.enable_group_offload`` / ``enable_model_cpu_offload``), run last.
 
 Every figure is timed directly, ``torch.cuda.synchronize`` before and after (on CUDA), on a call made
-after one warm-up call with exactly the same arguments:
+after one warm-up call with exactly the same arguments; with ``--repeats N`` each figure is the median
+of ``N`` such calls (medians need not add up exactly), and ``total_range_s`` gives the fastest and
+slowest of their totals (one call's figures move by a few percent from run to run, more than the 2% a
+default-path goal asks about):
 
 - ``prompt_s``: the VLM writes the motion prompt: chat template, image preprocessing, ``generate``,
   decoding (``ForesightPipeline``: its ``_write_motion_prompt``);
@@ -63,6 +66,7 @@ import json
 import math
 import os
 import platform
+import statistics
 import sys
 import time
 import traceback
@@ -138,6 +142,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--frames-atol", type=float, default=1e-3, help="largest allowed |stock - default| frame difference"
     )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="timed calls per way after the warm-up; figures are their medians"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="JSON file to write")
     args = parser.parse_args(argv)
@@ -145,6 +152,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name, value in sizes.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    if args.repeats < 1:
+        parser.error(f"--repeats: at least 1 timed call per way, got {args.repeats}")
     if args.new_tokens < 2:
         parser.error(f"--new-tokens: at least 2 (decode time per token needs a decode step), got {args.new_tokens}")
     args.ways = [way.strip() for way in args.ways.split(",") if way.strip()]
@@ -419,6 +428,14 @@ def vlm_decode(pipe, image, args, clock: Clock, device) -> dict[str, Any]:
     }
 
 
+def median_call(calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """The last of ``calls`` (its outputs) with each timing replaced by the median over the calls, and
+    ``total_range_s``: the fastest and slowest total."""
+    totals = [call["times"]["total_s"] for call in calls]
+    times = {key: statistics.median(call["times"].get(key, 0.0) for call in calls) for key in calls[-1]["times"]}
+    return {**calls[-1], "times": times, "total_range_s": [round(min(totals), 4), round(max(totals), 4)]}
+
+
 def summarize(first: dict[str, Any], steady: dict[str, Any]) -> dict[str, Any]:
     times = steady["times"]
     stages = {f"{stage}_s": round(times.get(f"{stage}_s", 0.0), 4) for stage in STAGES}
@@ -429,6 +446,8 @@ def summarize(first: dict[str, Any], steady: dict[str, Any]) -> dict[str, Any]:
         "total_s": round(times["total_s"], 4),
         "first_call_s": round(first["times"]["total_s"], 4),
         "compile_s": round(first["times"]["total_s"] - times["total_s"], 4),
+        "repeats": len(steady.get("calls", [steady])),
+        "total_range_s": steady.get("total_range_s", [round(times["total_s"], 4)] * 2),
         "prompt": steady["prompt"],
         "description": first_text(steady["description"]),
     }
@@ -542,7 +561,7 @@ def run_way(
     result: dict[str, Any] = {}
     if way == "stock":
         first = run_stock(pipe, stock_ltx, image, args, clock, device)
-        steady = run_stock(pipe, stock_ltx, image, args, clock, device)
+        steady = repeated(lambda: run_stock(pipe, stock_ltx, image, args, clock, device), args.repeats)
         result.update(summarize(first, steady), peak_gib=clock.peak_gib())
         result["vlm"] = vlm_decode(pipe, image, args, clock, device)
         return result, steady
@@ -560,7 +579,7 @@ def run_way(
             **fast_path_options(fast_pieces(way, args.fast_pieces, _fail), args)
         )
     first = run_pipeline(pipe, image, args, clock)
-    steady = run_pipeline(pipe, image, args, clock)
+    steady = repeated(lambda: run_pipeline(pipe, image, args, clock), args.repeats)
     result.update(summarize(first, steady), peak_gib=clock.peak_gib())
     steady["check_frames"] = steady["frames"]
     if reference is not None and steady["prompt"] != reference["prompt"]:
@@ -584,6 +603,12 @@ def run_way(
             "peak_gib": clock.peak_gib(),
         }
     return result, steady
+
+
+def repeated(call: Callable[[], dict[str, Any]], repeats: int) -> dict[str, Any]:
+    """``call()`` ``repeats`` times; one call as it is, several as :func:`median_call` of them."""
+    calls = [call() for _ in range(repeats)]
+    return calls[0] if repeats == 1 else {**median_call(calls), "calls": calls}
 
 
 def _fail(message: str) -> None:
@@ -701,6 +726,10 @@ def markdown(record: dict[str, Any]) -> str:
             f"| {cell(cont.get('ratio'), 3)} |"
         )
     lines.append("")
+    timed = {way: r for way, r in record["ways"].items() if r.get("repeats", 1) > 1}
+    if timed:
+        ranges = "; ".join(f"{way} {r['total_range_s'][0]:.2f}-{r['total_range_s'][1]:.2f} s" for way, r in timed.items())
+        lines.append(f"- medians of {next(iter(timed.values()))['repeats']} timed calls per way; totals ranged: {ranges}")
     for name, check in record["checks"].items():
         lines.append(
             f"- `{name}`: " + ", ".join(f"{k} {cell(v, 4) if isinstance(v, float) else v}" for k, v in check.items())

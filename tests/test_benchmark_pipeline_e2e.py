@@ -47,6 +47,20 @@ def test_pipeline_e2e_tiny_times_every_way_and_stage_and_passes_its_checks(tmp_p
     assert "| stock |" in bench.markdown(record) and "| fast |" in bench.markdown(record)
 
 
+def test_pipeline_e2e_repeats_report_medians_and_their_range(tmp_path):
+    bench = load("pipeline_e2e")
+    argv = ["--preset", "tiny", "--ways", "stock,default", "--continuations", "0", "--new-tokens", "4"]
+    record = bench.main([*argv, "--repeats", "3"])
+    for way, result in record["ways"].items():
+        assert "error" not in result, result.get("traceback")
+        low, high = result["total_range_s"]
+        assert result["repeats"] == 3 and low <= result["total_s"] <= high, (way, result)
+    assert record["checks"]["default_equals_stock"]["passed"]
+    assert "medians of 3 timed calls per way" in bench.markdown(record)
+    with pytest.raises(SystemExit):
+        bench.parse_args([*argv, "--repeats", "0"])
+
+
 def test_pipeline_e2e_ablation_offload_and_fp8_ways(tmp_path):
     bench = load("pipeline_e2e")
     argv = ["--preset", "tiny", "--ways", "default,fast:static_cache", "--continuations", "0", "--offload", "group"]

@@ -199,6 +199,16 @@ def test_the_repository_configs_run_a_few_steps_on_cpu(tmp_path):
     # two steps of the second run from the first run's weights: close to them, not equal
     assert 0 < max(moved) < 0.05
 
+    # a transformer run that trained T5 too (train_text_encoder) puts its T5 into the pipeline
+    from transformers import T5EncoderModel
+
+    t5 = testing.tiny_t5_encoder(seed=7)
+    t5.save_pretrained(run / "transformer-2" / "final" / "text_encoder")
+    assert recipe(["--run-dir", str(run), "--configs", str(configs), "--parts", "assemble"]) == 0
+    assembled = T5EncoderModel.from_pretrained(run / "pipeline" / "text_encoder")
+    for key, value in t5.state_dict().items():
+        assert torch.equal(assembled.state_dict()[key], value), key
+
 
 def test_an_ltx_task_continues_a_transformer_from_a_folder(tmp_path):
     start = testing.tiny_ltx_transformer(seed=3)

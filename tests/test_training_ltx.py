@@ -277,6 +277,35 @@ def test_both_and_full_targets_train_what_they_name(tmp_path):
     assert n_full == sum(p.numel() for p in full.transformer.parameters())
 
 
+def test_the_text_encoder_trains_when_asked_and_is_saved(tmp_path):
+    section = {"model": "tiny", "target": "full", "prompt": "label", "tiny": {"num_layers": 1}}
+    frozen = build_ltx_task(section)
+    assert "text_encoder" not in frozen.trainable
+    assert not any(p.requires_grad for p in frozen.text_encoder.parameters())
+
+    task = build_ltx_task({**section, "train_text_encoder": True})
+    t5 = task.text_encoder
+    assert task.trainable["text_encoder"] is t5
+    trained = {id(p) for p in task.trainable_parameters()}
+    assert all(id(p) in trained for p in t5.parameters())
+    torch.manual_seed(0)
+    task.loss(clips())["loss"].backward()
+    assert sum(float(p.grad.abs().sum()) for p in t5.parameters() if p.grad is not None) > 0
+    task.train()
+    assert not t5.training  # no dropout in T5, trained or not
+
+    task.save_pretrained(tmp_path)
+    from transformers import T5EncoderModel
+
+    saved = T5EncoderModel.from_pretrained(tmp_path / "text_encoder")
+    for key, value in t5.state_dict().items():
+        assert torch.equal(saved.state_dict()[key], value), key
+    with pytest.raises(ValueError, match="task.train_text_encoder: only with prompt 'label'"):
+        build_ltx_task({"model": "tiny", "target": "full", "train_text_encoder": True})
+    with pytest.raises(TypeError, match="task.train_text_encoder"):
+        build_ltx_task({**section, "train_text_encoder": "yes"})
+
+
 @pytest.mark.parametrize("target", ["adapter", "lora"])
 def test_gradient_checkpointing_gives_the_same_gradients(target):
     batch = clips()

@@ -97,12 +97,14 @@ def assemble(
     vae: str | os.PathLike,
     transformer: str | os.PathLike,
     vlm: str | os.PathLike,
+    text_encoder: str | os.PathLike | None = None,
 ) -> Path:
     """Write the pipeline folder ``out``: ``init``'s components with the trained ``vae`` (an
-    ``AutoencoderKLLTXVideo`` folder), ``transformer`` (an ``LTXVideoTransformer3DModel`` folder) and
-    ``vlm`` (a ``Qwen2_5_VLForConditionalGeneration`` folder)."""
+    ``AutoencoderKLLTXVideo`` folder), ``transformer`` (an ``LTXVideoTransformer3DModel`` folder),
+    ``vlm`` (a ``Qwen2_5_VLForConditionalGeneration`` folder) and, when the transformer's run trained
+    it too (``train_text_encoder``), ``text_encoder`` (a ``T5EncoderModel`` folder)."""
     from diffusers import AutoencoderKLLTXVideo, LTXVideoTransformer3DModel
-    from transformers import Qwen2_5_VLForConditionalGeneration
+    from transformers import Qwen2_5_VLForConditionalGeneration, T5EncoderModel
 
     from ..pipelines.foresight_pipeline import ForesightPipeline
 
@@ -112,8 +114,18 @@ def assemble(
         transformer=LTXVideoTransformer3DModel.from_pretrained(os.fspath(transformer), local_files_only=True).eval(),
         vlm=Qwen2_5_VLForConditionalGeneration.from_pretrained(os.fspath(vlm), local_files_only=True).eval(),
     )
+    if text_encoder is not None:
+        pipe.register_modules(
+            text_encoder=T5EncoderModel.from_pretrained(os.fspath(text_encoder), local_files_only=True).eval()
+        )
     pipe.save_pretrained(os.fspath(out))
     return Path(out)
+
+
+def _trained_text_encoder(final: Path) -> Path | None:
+    """The T5 encoder a transformer run saved beside its transformer (``train_text_encoder``), if any."""
+    folder = final / "text_encoder"
+    return folder if (folder / "config.json").is_file() else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -146,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run_dir / "init",
                 run_dir / "pipeline",
                 **{name: run_dir / run / "final" / name for name, run in FINAL_RUNS.items()},
+                text_encoder=_trained_text_encoder(run_dir / FINAL_RUNS["transformer"] / "final"),
             )
         else:
             config = load_part_config(

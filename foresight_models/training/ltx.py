@@ -18,6 +18,7 @@ Build one from a config section with :func:`build_ltx_task`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -144,6 +145,10 @@ class LTXFlowMatchingTask(TrainingTask):
         target: one of :data:`LTX_TARGETS`.
         prompt: one of :data:`LTX_PROMPT_SOURCES`.
         text_encoder, tokenizer: T5 encoder and tokenizer (needed by ``prompt="label"``).
+        train_text_encoder: also train the T5 encoder (``prompt="label"`` only; saved as ``text_encoder``).
+            A frozen T5 at a random initialisation gives almost the same set of vectors for two labels that
+            differ only in word order ("from left to right" / "from right to left"), and LTX-Video's
+            cross-attention gives text tokens no position; trained, T5 can tell them apart.
         adapter: the conditioning adapter (``target`` ``"adapter"``/``"both"``).
         conditioning: the hook's projections; default ``LTXConditioningAdapter.from_transformer(transformer)``.
         adapter_input: ``"tokens"`` or ``"latents"`` (see above).
@@ -186,6 +191,7 @@ class LTXFlowMatchingTask(TrainingTask):
         frame_rate: float = 25.0,
         max_sequence_length: int = 128,
         gradient_checkpointing: bool = False,
+        train_text_encoder: bool = False,
         spatial_compression_ratio: int | None = None,
         temporal_compression_ratio: int | None = None,
     ):
@@ -205,6 +211,9 @@ class LTXFlowMatchingTask(TrainingTask):
         check_real(frame_rate, "frame_rate", minimum=0.0, min_inclusive=False)
         check_int(max_sequence_length, "max_sequence_length")
         check_bool(gradient_checkpointing, "gradient_checkpointing")
+        check_bool(train_text_encoder, "train_text_encoder")
+        if train_text_encoder and prompt != "label":
+            raise ValueError(f"train_text_encoder: only with prompt='label' (T5 encodes the labels), got prompt={prompt!r}")
         if vae is None:
             if spatial_compression_ratio is None or temporal_compression_ratio is None:
                 raise ValueError(
@@ -294,12 +303,16 @@ class LTXFlowMatchingTask(TrainingTask):
         if target == "full":
             transformer.requires_grad_(True)
             trainable["transformer"] = transformer
+        self.train_text_encoder = bool(train_text_encoder)
+        if self.train_text_encoder:
+            trainable["text_encoder"] = text_encoder.requires_grad_(True)
         self.trainable = trainable
 
     # -- TrainingTask -------------------------------------------------------------------------------
 
     def train(self, mode: bool = True) -> LTXFlowMatchingTask:
-        """Train mode for the trained modules only; the frozen VAE and text encoder stay in eval mode."""
+        """Train mode for the trained modules only; the VAE and the text encoder stay in eval mode (no
+        dropout in T5, also when it is trained)."""
         super().train(mode)
         for module in (self.vae, self.text_encoder):
             if module is not None:
@@ -326,7 +339,8 @@ class LTXFlowMatchingTask(TrainingTask):
         - a LoRA: ``directory/pytorch_lora_weights.safetensors`` in diffusers' format, with its peft
           config as metadata (``LTXImageToVideoPipeline.load_lora_weights(directory)``);
         - an adapter: ``directory/adapter`` and ``directory/conditioning`` (``save_pretrained`` folders);
-        - the full transformer: ``directory/transformer``.
+        - the full transformer: ``directory/transformer``;
+        - a trained text encoder: ``directory/text_encoder``.
         """
         directory = os.fspath(directory)
         os.makedirs(directory, exist_ok=True)
@@ -394,7 +408,7 @@ class LTXFlowMatchingTask(TrainingTask):
             self._text_pipeline = LTXImageToVideoPipeline(
                 scheduler=None, vae=None, text_encoder=self.text_encoder, tokenizer=self.tokenizer, transformer=None
             )
-        with torch.no_grad():
+        with contextlib.nullcontext() if self.train_text_encoder else torch.no_grad():
             embeds, mask, _, _ = self._text_pipeline.encode_prompt(
                 prompt=labels,
                 do_classifier_free_guidance=False,
@@ -473,6 +487,7 @@ _SECTION_KEYS = {
     "model": "'tiny' or a diffusers LTX-Video folder / Hub id",
     "vae": "a VAE folder (or a folder with a 'vae' subfolder) used instead of model's VAE",
     "transformer": "a transformer folder (or a folder with a 'transformer' subfolder) to start from instead of model's",
+    "train_text_encoder": "true to train the T5 encoder too (prompt 'label' only)",
     "target": f"one of {LTX_TARGETS}",
     "prompt": f"one of {LTX_PROMPT_SOURCES}",
     "lora": "{rank, alpha, dropout, target_modules}",
@@ -537,6 +552,7 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
         model: tiny                      # or a diffusers LTX-Video folder / Hub id (transformer, vae, scheduler[, text_encoder, tokenizer])
         vae: runs/vae/final/vae          # optional: a VAE trained separately (task 'vae'), instead of model's
         transformer: runs/ltx/final/transformer   # optional: continue training this transformer instead of model's
+        train_text_encoder: false        # true: T5 trains too (prompt: label), saved as text_encoder
         target: lora                     # adapter | lora | both | full
         prompt: none                     # cached (batch prompt_embeds) | label (T5 on batch label) | none
         lora: {rank: 16, alpha: 16, dropout: 0.0, target_modules: [to_q, to_k, to_v, to_out.0]}
@@ -591,6 +607,9 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
     dtype_name = check_choice(section.get("dtype", "float32"), "task.dtype", tuple(DTYPES))
     local_files_only = check_bool(section.get("local_files_only", False), "task.local_files_only")
     gradient_checkpointing = check_bool(section.get("gradient_checkpointing", False), "task.gradient_checkpointing")
+    train_text_encoder = check_bool(section.get("train_text_encoder", False), "task.train_text_encoder")
+    if train_text_encoder and prompt != "label":
+        raise ValueError(f"task.train_text_encoder: only with prompt 'label' (T5 encodes the labels), got {prompt!r}")
     check_choice(sigma.get("sampling", "logit_normal"), "task.sigma.sampling", SIGMA_SAMPLINGS)
     check_real(sigma.get("logit_mean", 0.0), "task.sigma.logit_mean")
     check_real(sigma.get("logit_std", 1.0), "task.sigma.logit_std", minimum=0.0, min_inclusive=False)
@@ -684,6 +703,7 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
             frame_rate=section.get("frame_rate", 25),
             max_sequence_length=section.get("max_sequence_length", 128),
             gradient_checkpointing=gradient_checkpointing,
+            train_text_encoder=train_text_encoder,
         )
     finally:
         torch.random.set_rng_state(generator_state)

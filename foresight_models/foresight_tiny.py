@@ -2,8 +2,8 @@
 
 Every part has the real architecture at toy size: an LTX-Video VAE (16x spatial, 2x temporal
 compression, 32 latent channels), an LTX-Video transformer trained for image-to-video with flow
-matching on T5 embeddings of the clip's label (a small T5 encoder, frozen at its random
-initialisation, with a word-level tokenizer over the labels' vocabulary), and a Qwen2.5-VL
+matching on T5 embeddings of the clip's label (a small T5 encoder with a word-level tokenizer over
+the labels' vocabulary, trained with the transformer in its last run), and a Qwen2.5-VL
 (byte-level tokenizer) fine-tuned for the pipeline's two questions: the motion prompt from two
 context images, and a description of a clip.
 

@@ -32,9 +32,9 @@ from typing import Any
 __all__ = ["PARTS", "assemble", "init_folder", "load_part_config", "main"]
 
 #: The training runs, in the order they must run (the transformer needs the trained VAE).
-PARTS = ("vae", "vlm", "vlm-2", "vlm-3", "transformer", "transformer-2")
+PARTS = ("vae", "vlm", "vlm-2", "vlm-3", "transformer", "transformer-2", "transformer-3")
 #: The run whose output the pipeline takes, per trained component (the last run of each).
-FINAL_RUNS = {"vae": "vae", "vlm": "vlm-3", "transformer": "transformer-2"}
+FINAL_RUNS = {"vae": "vae", "vlm": "vlm-3", "transformer": "transformer-3"}
 #: The run directory the configs in the repository are written for.
 DEFAULT_RUN_DIR = "runs/foresight-tiny"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_tiny import NextFrameTask, tiny_config, tiny_dataset
+from training_tiny import NextFrameTask, tiny_config, tiny_dataset, train_steps
 
 from foresight_models import testing
 from foresight_models.data import ForesightClips, SyntheticMotion, collate_clips
@@ -23,24 +23,12 @@ def clip_batch(num_clips=4, *, frames=9, size=32, seed=0):
     return collate_clips([clips[i] for i in range(num_clips)])
 
 
-def overfit(task, batch, *, steps, lr):
-    optimizer = torch.optim.AdamW(task.trainable_parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
-        loss = task.loss(batch)["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
-
-
 def test_vae_task_learns_to_reconstruct_and_records_latent_statistics():
     vae = testing.tiny_ltx_vae()
     task = VAETask(vae.train(), stats_momentum=1.0)  # momentum 1: the statistics of the last batch
     batch = clip_batch()
     before = task.evaluate(batch)["l1"]
-    losses = overfit(task, batch, steps=25, lr=3e-3)
+    losses = train_steps(task, [batch] * 25, lr=3e-3)
     assert losses[-1] < 0.7 * losses[0]
     assert task.evaluate(batch)["l1"] < before
     # the pipelines normalise latents with these buffers: they hold the posterior means' statistics
@@ -130,7 +118,7 @@ def test_vlm_task_learns_the_pipeline_questions():
     batch = task.collate(
         [ForesightClips(SyntheticMotion(2, frames=11, size=32), context_indices=(0, 2), num_frames=9)[0]]
     )
-    losses = overfit(task, batch, steps=15, lr=5e-3)
+    losses = train_steps(task, [batch] * 15, lr=5e-3)
     assert losses[-1] < 0.6 * losses[0]
     with pytest.raises(ValueError, match="task.questions"):
         build_task({"name": "vlm", "model": "tiny", "questions": "some"})

@@ -1,5 +1,6 @@
 """Feature caching: shards + index, lazy reading, resume after a crash, process shares, fingerprints, CLI."""
 
+import itertools
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ import sys
 import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
+from training_tiny import train_steps
 
 from foresight_models import testing
 from foresight_models.cli import main
@@ -122,19 +124,10 @@ def test_training_from_the_cache_gives_the_live_losses(tmp_path):
             dim=32, depth=1, heads=4, dim_head=8, num_frames=2, max_tokens=16, predict_delta=True
         )
         task = HeadTask(head, encoder, context_frames=2)
-        optimizer = torch.optim.AdamW(task.trainable_parameters(), lr=1e-2)
         loader = DataLoader(
             dataset, batch_size=4, shuffle=True, collate_fn=collate_clips, generator=torch.Generator().manual_seed(0)
         )
-        losses = []
-        for _ in range(2):
-            for batch in loader:
-                loss = task.loss(batch)["loss"]
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                losses.append(loss.item())
-        return losses
+        return train_steps(task, itertools.chain(loader, loader), lr=1e-2)  # two epochs
 
     live, from_cache = run(clips), run(cached)
     assert len(live) == 4

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from training_tiny import train_steps
 
 from foresight_models import testing
 from foresight_models.data import SyntheticMotion, collate_clips
@@ -24,21 +25,6 @@ from foresight_models.training.tasks import (
     VLMTask,
     build_task,
 )
-
-
-def train(task, batches, *, lr, steps=None):
-    """The plain loop: AdamW on the task's trainable parameters; returns the losses."""
-    optimizer = torch.optim.AdamW(task.trainable_parameters(), lr=lr)
-    losses = []
-    for i, batch in enumerate(batches):
-        if steps is not None and i == steps:
-            break
-        loss = task.loss(batch)["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
 
 
 def stack(dataset):
@@ -83,7 +69,7 @@ def test_a_head_trained_on_synthetic_motion_beats_copying_the_last_frame(seed):
     task = HeadTask(head, context_frames=context_frames)
     generator = torch.Generator().manual_seed(seed)
     batches = ({"frames": train_clips["frames"][torch.randint(0, 256, (16,), generator=generator)]} for _ in range(300))
-    train(task, batches, lr=1e-3)
+    train_steps(task, batches, lr=1e-3)
 
     with torch.no_grad():
         context, target = task.context_and_target(held_out)
@@ -121,7 +107,7 @@ def test_head_task_on_hybrid_encoder_tokens_and_info_nce():
     task.train()
     assert head.training and not encoder.fusion.training  # the frozen encoder stays deterministic
     assert set(map(id, task.trainable_parameters())) == set(map(id, head.parameters()))
-    losses = train(task, [batch] * 6, lr=3e-3)
+    losses = train_steps(task, [batch] * 6, lr=3e-3)
     assert losses[-1] < losses[0]
     assert all(p.grad is None for p in encoder.parameters())
 
@@ -147,7 +133,7 @@ def test_adapter_task_regresses_the_label_prompt_embeddings():
         out = adapter(tokens).tokens
     assert before == pytest.approx((out - embeds).pow(2).mean(-1)[mask].mean().item(), rel=1e-5)
     assert not mask.all() and mask.sum(1).min() > 8  # padded prompts (and one truncated): the mask matters
-    losses = train(task, [batch] * 40, lr=1e-2)
+    losses = train_steps(task, [batch] * 40, lr=1e-2)
     assert losses[-1] < 0.7 * losses[0]
     # cached prompt embeddings give the same loss
     cached = dict(batch, prompt_embeds=embeds, prompt_attention_mask=mask)
@@ -182,7 +168,7 @@ def test_frame_decoder_task_learns_to_reconstruct_frames():
         .item(),
         rel=1e-5,
     )
-    losses = train(task, [batch] * 30, lr=3e-3)
+    losses = train_steps(task, [batch] * 30, lr=3e-3)
     assert losses[-1] < 0.7 * losses[0]
     with pytest.raises(ValueError, match="lpips_network"):
         FrameDecoderTask(decoder, lpips_weight=0.5)
@@ -197,7 +183,7 @@ def test_fusion_task_trains_only_the_fusion_and_the_decoder():
     assert trainable == set(map(id, [*encoder.fusion.parameters(), *decoder.parameters()]))
     backbone = {name: p.clone() for name, p in encoder.named_parameters() if not name.startswith("fusion.")}
     fusion_before = encoder.fusion.proj_in.weight.clone()
-    losses = train(task, [batch] * 6, lr=3e-3)
+    losses = train_steps(task, [batch] * 6, lr=3e-3)
     assert losses[-1] < losses[0]
     assert not torch.equal(encoder.fusion.proj_in.weight, fusion_before)
     assert all(torch.equal(p, backbone[name]) for name, p in encoder.named_parameters() if name in backbone)
@@ -211,7 +197,7 @@ def test_fusion_task_saves_a_reloadable_hybrid_encoder(tmp_path):
     encoder = tiny_hybrid()
     decoder = SimpleFrameDecoder(dim=32, grid=encoder.grid, out_size=32, channels=(16, 8))
     task = FusionTask(encoder, decoder)
-    train(task, [stack(SyntheticMotion(2, frames=2, size=32))] * 2, lr=1e-2)
+    train_steps(task, [stack(SyntheticMotion(2, frames=2, size=32))] * 2, lr=1e-2)
     task.save_pretrained(tmp_path)
     loaded = HybridEncoder.from_pretrained(tmp_path / "hybrid_encoder", dino=encoder.dino, vlm=encoder.vlm)
     assert torch.equal(loaded.fusion.proj_in.weight, encoder.fusion.proj_in.weight)
@@ -254,7 +240,7 @@ def test_vlm_task_supervises_the_answer_tokens_only_and_its_loss_falls():
         prompt = tokenizer.decode(inputs["input_ids"][i][:real][~supervised[:real]])
         assert batch["question"][i] in prompt and prompt.endswith("<|im_start|>assistant\n")
     assert (inputs["input_ids"][1] == task.processor.tokenizer.convert_tokens_to_ids("<|video_pad|>")).any()
-    losses = train(task, [batch] * 5, lr=3e-3)
+    losses = train_steps(task, [batch] * 5, lr=3e-3)
     assert losses[-1] < losses[0] - 0.3
 
 
@@ -273,7 +259,7 @@ def test_vlm_task_with_a_lora_trains_lora_weights_only(tmp_path, kind):
     task = VLMTask(vlm, testing.tiny_qwen2_5_vl_processor(), lora=lora)
     names = [name for name, p in task.vlm.named_parameters() if any(p is q for q in task.trainable_parameters())]
     assert names and all("lora_" in name for name in names)
-    losses = train(task, [qa_batch()] * 5, lr=3e-2)
+    losses = train_steps(task, [qa_batch()] * 5, lr=3e-2)
     assert losses[-1] < losses[0]
     for name, p in task.vlm.get_base_model().named_parameters():
         if "lora_" not in name:
@@ -288,7 +274,7 @@ def test_vlm_task_full_fine_tuning_saves_a_loadable_model(tmp_path):
 
     task = VLMTask(testing.tiny_qwen2_5_vl(), testing.tiny_qwen2_5_vl_processor())
     assert sum(p.numel() for p in task.trainable_parameters()) == sum(p.numel() for p in task.vlm.parameters())
-    train(task, [qa_batch()], lr=1e-2)
+    train_steps(task, [qa_batch()], lr=1e-2)
     task.save_pretrained(tmp_path)
     loaded = Qwen2_5_VLForConditionalGeneration.from_pretrained(tmp_path / "vlm", local_files_only=True)
     assert torch.equal(loaded.lm_head.weight, task.vlm.lm_head.weight)

@@ -68,3 +68,19 @@ def tiny_config(output_dir, *, max_steps: int = 12, every: int = 4, **sections) 
     for name, values in sections.items():
         config[name] = {**config.get(name, {}), **values}
     return config
+
+
+def train_steps(task: TrainingTask, batches, *, lr: float, steps: int | None = None) -> list[float]:
+    """The plain loop: AdamW on the task's trainable parameters over ``batches`` (at most ``steps``);
+    returns the losses."""
+    optimizer = torch.optim.AdamW(task.trainable_parameters(), lr=lr)
+    losses = []
+    for i, batch in enumerate(batches):
+        if steps is not None and i == steps:
+            break
+        loss = task.loss(batch)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses

@@ -35,6 +35,20 @@ __all__ = [
     "is_foresight_tiny",
 ]
 
+# foresight-tiny's video transformer (besides its caption width) and the VAE's patch size: what
+# :func:`is_foresight_tiny` recognises
+_TRANSFORMER_ARCHITECTURE = {
+    "in_channels": 32,
+    "out_channels": 32,
+    "patch_size": 1,
+    "patch_size_t": 1,
+    "num_attention_heads": 4,
+    "attention_head_dim": 32,
+    "cross_attention_dim": 128,
+    "num_layers": 4,
+}
+_VAE_PATCH_SIZE = 8
+
 #: The trained foresight-tiny pipeline folder inside the installed package.
 ASSET_DIR = Path(__file__).resolve().parent / "assets" / "foresight-tiny"
 
@@ -73,9 +87,11 @@ def is_foresight_tiny(pipe: Any) -> bool:
     transformer, vae = getattr(pipe, "transformer", None), getattr(pipe, "vae", None)
     if transformer is None or vae is None:
         return False
-    expected = {"in_channels": 32, "num_layers": 4, "num_attention_heads": 4, "attention_head_dim": 32}
     config = transformer.config
-    return all(config.get(key) == value for key, value in expected.items()) and vae.config.get("patch_size") == 8
+    return (
+        all(config.get(key) == value for key, value in _TRANSFORMER_ARCHITECTURE.items())
+        and vae.config.get("patch_size") == _VAE_PATCH_SIZE
+    )
 
 
 def foresight_tiny_clips(num_clips: int, *, seed: int):
@@ -109,21 +125,13 @@ def foresight_tiny_components(seed: int = 0) -> dict[str, Any]:
             upsample_residual=(False, False),
             upsample_factor=(1, 1),
             timestep_conditioning=False,
-            patch_size=8,
+            patch_size=_VAE_PATCH_SIZE,
             patch_size_t=1,
             encoder_causal=True,
             decoder_causal=False,
         )
         transformer = LTXVideoTransformer3DModel(
-            in_channels=32,
-            out_channels=32,
-            patch_size=1,
-            patch_size_t=1,
-            num_attention_heads=4,
-            attention_head_dim=32,
-            cross_attention_dim=128,
-            num_layers=4,
-            caption_channels=testing.TINY_CAPTION_CHANNELS,
+            **_TRANSFORMER_ARCHITECTURE, caption_channels=testing.TINY_CAPTION_CHANNELS
         )
     vlm = testing.tiny_qwen2_5_vl(
         seed,

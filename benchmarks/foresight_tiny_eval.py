@@ -3,7 +3,7 @@
 The research's final experiment ("video predicts, VLM describes", ``docs/research.md``) rerun where the
 ground truth is known exactly, on any ``ForesightPipeline`` folder. Clips are
 ``ForesightClips(SyntheticMotion(n, frames=3 + F, size=S, seed=SEED), context_indices=(0, 3), num_frames=F)``
-with a seed never used in training (training uses seeds 0..9; the default here is 1000); the
+with a seed never used in training (the recipe trains and evaluates on seeds 1..15; the default here is 1000); the
 pipeline gets the two context images and predicts ``F`` frames (frame 0 is the last context image).
 
 1. **Centre error per horizon** (:func:`foresight_models.evaluation.evaluate_synthetic_foresight`): each
@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="a ForesightPipeline folder (from_pretrained, local files only)")
     parser.add_argument("--num-clips", type=int, default=200, help="held-out clips (default 200)")
-    parser.add_argument("--seed", type=int, default=1000, help="SyntheticMotion seed of the held-out clips (not 0..9)")
+    parser.add_argument("--seed", type=int, default=1000, help="SyntheticMotion seed of the held-out clips (not 0..15)")
     parser.add_argument("--noise-seed", type=int, default=0, help="clip i is generated with noise seed noise_seed + i")
     parser.add_argument("--steps", type=int, default=8, help="num_inference_steps")
     parser.add_argument("--guidance", type=float, default=1.0, help="guidance_scale")
@@ -85,8 +85,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [p for p in args.prompts if p not in ("vlm", "label", "empty")]
     if unknown or not args.prompts:
         parser.error(f"--prompts: expected a comma-separated subset of vlm,label,empty, got {unknown or args.prompts}")
-    if args.seed in range(10):
-        parser.error(f"--seed: {args.seed} is a training seed (0..9); held-out clips need another seed")
+    if args.seed in range(16):
+        parser.error(f"--seed: {args.seed} is a training seed (0..15); held-out clips need another seed")
     if args.num_clips < 1:
         parser.error(f"--num-clips: expected >= 1, got {args.num_clips}")
     return args
@@ -298,7 +298,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         "## foresight-tiny on held-out SyntheticMotion (`benchmarks/foresight_tiny_eval.py`)",
         "",
-        f"{config['num_clips']} held-out clips (SyntheticMotion seed {config['seed']}; training uses seeds 0..9). "
+        f"{config['num_clips']} held-out clips (SyntheticMotion seed {config['seed']}; the recipe trains and evaluates on seeds 1..15). "
         f"Machine: {config['machine']}; {config['date']}; "
         f"{sum(config['seconds'].values()):.0f} s for {len(config['seconds'])} prompt runs.",
         "",

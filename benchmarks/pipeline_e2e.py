@@ -20,7 +20,9 @@ Every figure is timed directly, ``torch.cuda.synchronize`` before and after (on 
 after one warm-up call with exactly the same arguments; with ``--repeats N`` each figure is the median
 of ``N`` such calls (medians need not add up exactly), and ``total_range_s`` gives the fastest and
 slowest of their totals (one call's figures move by a few percent from run to run, more than the 2% a
-default-path goal asks about):
+default-path goal asks about), and ``calls_s`` each call's figures. With ``--repeats N`` and both
+``stock`` and ``default`` among the ways, their calls are timed in turn (stock, default, stock, ...),
+so that drift during the run reaches both alike:
 
 - ``prompt_s``: the VLM writes the motion prompt: chat template, image preprocessing, ``generate``,
   decoding (``ForesightPipeline``: its ``_write_motion_prompt``);
@@ -33,7 +35,8 @@ default-path goal asks about):
 - ``total_s``: the whole prediction; ``over_stock``: ``total_s`` over the stock way's;
 - ``first_call_s``: the warm-up call (same arguments), and ``compile_s`` = ``first_call_s - total_s``:
   compilation (fast path) plus first-call costs (kernel selection, allocator growth);
-- ``peak_gib``: ``torch.cuda.max_memory_allocated``, reset when the way starts (weights included);
+- ``peak_gib``: ``torch.cuda.max_memory_allocated``, reset when the way starts (weights included; an
+  ``offload_*`` way resets it once its components are offloaded, so only what it brings back counts);
 - ``vlm``: the VLM alone on the motion-prompt input (already on the device): ``prefill_s`` is
   ``generate`` with 1 new token, ``generate_s`` with ``--new-tokens`` new tokens (``min_new_tokens``
   forces the count), ``decode_ms_per_token`` = ``(generate_s - prefill_s) / (new_tokens - 1)``;
@@ -448,6 +451,7 @@ def summarize(first: dict[str, Any], steady: dict[str, Any]) -> dict[str, Any]:
         "compile_s": round(first["times"]["total_s"] - times["total_s"], 4),
         "repeats": len(steady.get("calls", [steady])),
         "total_range_s": steady.get("total_range_s", [round(times["total_s"], 4)] * 2),
+        "calls_s": [{key: round(value, 4) for key, value in call["times"].items()} for call in steady.get("calls", [])],
         "prompt": steady["prompt"],
         "description": first_text(steady["description"]),
     }
@@ -520,12 +524,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "checks": {},
     }  # fmt: skip
     started = time.perf_counter()
+    interleaved: dict[str, tuple] = {}
+    if args.repeats > 1 and {"stock", "default"} <= set(ways):
+        print(f"[pipeline_e2e] {time.perf_counter() - started:7.1f} s: stock and default in turn ...", file=sys.stderr)
+        pipe.disable_fast_path()
+        interleaved = interleave_stock_and_default(pipe, stock_ltx, image, args, clock, device)
+        record["settings"]["interleaved"] = ["stock", "default"]
     for way in ways:
         print(f"[pipeline_e2e] {time.perf_counter() - started:7.1f} s: {way} ...", file=sys.stderr, flush=True)
         pipe.disable_fast_path()
         clock.reset_peak()
         try:
-            result, output = run_way(way, pipe, stock_ltx, image, args, clock, device, outputs.get("default"))
+            result, output = run_way(
+                way, pipe, stock_ltx, image, args, clock, device, outputs.get("default"), interleaved.get(way)
+            )
         except Exception as error:  # keep the other ways' figures; the failure is in the results and the exit status
             result, output = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}, None
             print(result["traceback"], file=sys.stderr)
@@ -554,21 +566,26 @@ def write(record: dict[str, Any], path: str | None) -> None:
 
 
 def run_way(
-    way, pipe, stock_ltx, image, args, clock: Clock, device, reference
+    way, pipe, stock_ltx, image, args, clock: Clock, device, reference, measured=None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Warm-up call, timed call, VLM decode and n continuations of one way; ``reference``: the default
-    way's output (or ``None``), whose prompt the fast ways reuse for their frame check."""
+    way's output (or ``None``), whose prompt the fast ways reuse for their frame check; ``measured``:
+    ``(first, steady, peak_gib)`` of calls already timed (:func:`interleave_stock_and_default`)."""
     result: dict[str, Any] = {}
     if way == "stock":
-        first = run_stock(pipe, stock_ltx, image, args, clock, device)
-        steady = repeated(lambda: run_stock(pipe, stock_ltx, image, args, clock, device), args.repeats)
-        result.update(summarize(first, steady), peak_gib=clock.peak_gib())
+        if measured is None:
+            first = run_stock(pipe, stock_ltx, image, args, clock, device)
+            steady = repeated(lambda: run_stock(pipe, stock_ltx, image, args, clock, device), args.repeats)
+            measured = (first, steady, clock.peak_gib())
+        first, steady, peak = measured
+        result.update(summarize(first, steady), peak_gib=peak)
         result["vlm"] = vlm_decode(pipe, image, args, clock, device)
         return result, steady
     if way.startswith("offload_"):
         skipped = setup_offload(pipe, way, args, device)
         if skipped:
             return {"skipped": skipped}, None
+        clock.reset_peak()  # the weights the ways before left on the device are on the CPU now
     if way == "fp8":
         skipped = apply_fp8(pipe.transformer)
         if skipped:
@@ -578,9 +595,12 @@ def run_way(
         result["fast_path"] = pipe.enable_fast_path(
             **fast_path_options(fast_pieces(way, args.fast_pieces, _fail), args)
         )
-    first = run_pipeline(pipe, image, args, clock)
-    steady = repeated(lambda: run_pipeline(pipe, image, args, clock), args.repeats)
-    result.update(summarize(first, steady), peak_gib=clock.peak_gib())
+    if measured is None:
+        first = run_pipeline(pipe, image, args, clock)
+        steady = repeated(lambda: run_pipeline(pipe, image, args, clock), args.repeats)
+        measured = (first, steady, clock.peak_gib())
+    first, steady, peak = measured
+    result.update(summarize(first, steady), peak_gib=peak)
     steady["check_frames"] = steady["frames"]
     if reference is not None and steady["prompt"] != reference["prompt"]:
         # compiled kernels can flip a greedy token of the prompt: compare the video made from the default's prompt
@@ -603,6 +623,27 @@ def run_way(
             "peak_gib": clock.peak_gib(),
         }
     return result, steady
+
+
+def interleave_stock_and_default(pipe, stock_ltx, image, args, clock: Clock, device) -> dict[str, tuple]:
+    """The stock and default ways' calls timed in turn (stock, default, stock, ...) after one warm-up call
+    each: whatever drifts during a run (clocks, other load, the allocator) reaches both ways alike, which
+    two blocks of calls one after the other do not ensure. ``{way: (first, steady, peak_gib)}``, the
+    peak taken over the way's warm-up call."""
+    calls = {
+        "stock": lambda: run_stock(pipe, stock_ltx, image, args, clock, device),
+        "default": lambda: run_pipeline(pipe, image, args, clock),
+    }
+    first, peak = {}, {}
+    for way, call in calls.items():
+        clock.reset_peak()
+        first[way] = call()
+        peak[way] = clock.peak_gib()
+    timed: dict[str, list[dict[str, Any]]] = {way: [] for way in calls}
+    for _ in range(args.repeats):
+        for way, call in calls.items():
+            timed[way].append(call())
+    return {way: (first[way], {**median_call(timed[way]), "calls": timed[way]}, peak[way]) for way in calls}
 
 
 def repeated(call: Callable[[], dict[str, Any]], repeats: int) -> dict[str, Any]:
@@ -729,7 +770,10 @@ def markdown(record: dict[str, Any]) -> str:
     timed = {way: r for way, r in record["ways"].items() if r.get("repeats", 1) > 1}
     if timed:
         ranges = "; ".join(f"{way} {r['total_range_s'][0]:.2f}-{r['total_range_s'][1]:.2f} s" for way, r in timed.items())
-        lines.append(f"- medians of {next(iter(timed.values()))['repeats']} timed calls per way; totals ranged: {ranges}")
+        turns = " (stock and default in turn)" if record["settings"].get("interleaved") else ""
+        lines.append(
+            f"- medians of {next(iter(timed.values()))['repeats']} timed calls per way{turns}; totals ranged: {ranges}"
+        )
     for name, check in record["checks"].items():
         lines.append(
             f"- `{name}`: " + ", ".join(f"{k} {cell(v, 4) if isinstance(v, float) else v}" for k, v in check.items())

@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--num-frames", type=int, default=17)
     parser.add_argument("--steps", type=int, default=16)
-    parser.add_argument("--guidance-scale", type=float, default=1.0, help="1.0 for foresight-tiny; ~3.0 for LTX-Video")
+    parser.add_argument("--guidance-scale", type=float, default=3.0, help="classifier-free guidance (foresight-tiny and LTX-Video: 3.0)")
     parser.add_argument("--continuations", type=int, default=2)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)

@@ -55,8 +55,10 @@ def test_pipeline_e2e_repeats_report_medians_and_their_range(tmp_path):
         assert "error" not in result, result.get("traceback")
         low, high = result["total_range_s"]
         assert result["repeats"] == 3 and low <= result["total_s"] <= high, (way, result)
+        assert len(result["calls_s"]) == 3 and sorted(c["total_s"] for c in result["calls_s"])[1] == result["total_s"]
+    assert record["settings"]["interleaved"] == ["stock", "default"]
     assert record["checks"]["default_equals_stock"]["passed"]
-    assert "medians of 3 timed calls per way" in bench.markdown(record)
+    assert "medians of 3 timed calls per way (stock and default in turn)" in bench.markdown(record)
     with pytest.raises(SystemExit):
         bench.parse_args([*argv, "--repeats", "0"])
 

@@ -186,7 +186,7 @@ def test_settings_fit_the_model():
     assert pipeline_kind(trained_architecture) == "tiny"
     tiny = DemoSettings.for_pipeline(trained_architecture)
     assert tuple(getattr(tiny, k) for k in keys) == tuple(CALL_DEFAULTS["tiny"][k] for k in keys)
-    assert (tiny.height, tiny.guidance_scale) == (128, 1.0)
+    assert (tiny.height, tiny.guidance_scale) == (128, 3.0)
     from foresight_models.presets import build
 
     real = SimpleNamespace(transformer=build("ltx-video-2b-transformer", device="meta"))

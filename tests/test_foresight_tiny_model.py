@@ -21,7 +21,8 @@ from foresight_models.foresight_tiny import ASSET_DIR, foresight_tiny_clips, for
 from foresight_models.pipelines.named import CALL_DEFAULTS, load_pipeline, model_kind, pipeline_kind
 
 ROOT = Path(__file__).resolve().parents[1]
-#: SyntheticMotion seed of the held-out clips: the recipe trains on seeds 1, 3, 5, 7, 8, 9, 11 and evaluates on 2, 4, 6.
+#: SyntheticMotion seed of the held-out clips: the recipe trains on seeds 1, 3, 5, 7, 8, 9 and 11 to 15 and
+#: evaluates on 2, 4, 6.
 HELD_OUT_SEED = 2026
 
 
@@ -71,10 +72,20 @@ def test_the_name_tiny_loads_the_shipped_model(pipe):
     assert weights < 10_000_000
 
 
+def test_the_shipped_model_beats_copying_the_last_frame(held_out):
+    """At the last predicted frame (16 frames ahead) the objects are nearer their true place than the last
+    context frame leaves them: on these 8 clips 0.44 of CopyLastFrame's error, 7 clips of 8 nearer (on
+    200 held-out clips 0.645; the model card gives the numbers). Random weights lose the objects, which
+    counts as the frame's diagonal, far above copying."""
+    result = held_out[0]
+    ours, copy = result.centre_error["prediction"][:, -1], result.centre_error["copy"][:, -1]
+    assert ours.mean() < 0.7 * copy.mean(), (ours, copy)
+    assert (ours < copy).sum() >= 6, (ours, copy)
+
+
 def test_the_shipped_model_moves_objects_the_way_they_go(held_out):
     """On the held-out clips whose object moves sideways, the predicted object moves the true way, and the
-    objects stay in the picture. (On 200 held-out clips the model does not beat CopyLastFrame's centre
-    error at the last frame: its model card gives the numbers.)"""
+    objects stay in the picture."""
     result, clips, videos = held_out
     sideways = [i for i, action in enumerate(result.actions) if action.split("_")[-1] in ("left", "right")]
     assert len(sideways) == 6
@@ -87,7 +98,7 @@ def test_the_shipped_model_moves_objects_the_way_they_go(held_out):
 
 def test_the_shipped_model_names_the_action(held_out):
     result = held_out[0]
-    assert result.recall(result.real_descriptions) >= 0.5, result.real_descriptions
+    assert result.recall(result.real_descriptions) >= 0.75, result.real_descriptions
     assert result.recall(result.prompts) >= 0.5, result.prompts
     # every answer is a label in SyntheticMotion's words, not bytes
     words = set("moving pushing falling like a rock from left to right closer each other and".split())

@@ -300,10 +300,56 @@ def test_the_text_encoder_trains_when_asked_and_is_saved(tmp_path):
     saved = T5EncoderModel.from_pretrained(tmp_path / "text_encoder")
     for key, value in t5.state_dict().items():
         assert torch.equal(saved.state_dict()[key], value), key
+    # a later run starts from the trained T5 (its folder, or the run folder holding it)
+    for location in (tmp_path / "text_encoder", tmp_path):
+        resumed = build_ltx_task({**section, "text_encoder": str(location)}).text_encoder
+        for key, value in t5.state_dict().items():
+            assert torch.equal(resumed.state_dict()[key], value), key
+    with pytest.raises(ValueError, match="task.text_encoder: cannot load a T5 encoder from .*nowhere"):
+        build_ltx_task({**section, "text_encoder": str(tmp_path / "nowhere")})
+    with pytest.raises(ValueError, match="task.text_encoder: only with prompt 'label'"):
+        build_ltx_task({"model": "tiny", "target": "full", "text_encoder": str(tmp_path)})
     with pytest.raises(ValueError, match="task.train_text_encoder: only with prompt 'label'"):
         build_ltx_task({"model": "tiny", "target": "full", "train_text_encoder": True})
     with pytest.raises(TypeError, match="task.train_text_encoder"):
         build_ltx_task({**section, "train_text_encoder": "yes"})
+
+
+def test_empty_prompts_replace_the_drawn_labels_in_training_only():
+    section = {"model": "tiny", "target": "full", "prompt": "label", "tiny": {"num_layers": 1}}
+    task = build_ltx_task({**section, "proportion_empty_prompts": 0.5})
+    labels = [f"Moving red circle {i}" for i in range(8)]
+    # the reference: the stock pipeline's T5 encoding, whose negative prompt is ""
+    stock = LTXImageToVideoPipeline(
+        scheduler=None, vae=None, text_encoder=task.text_encoder, tokenizer=task.tokenizer, transformer=None
+    )
+
+    def encode(prompts):
+        embeds, mask, _, _ = stock.encode_prompt(
+            prompt=prompts, do_classifier_free_guidance=False, max_sequence_length=task.max_sequence_length
+        )
+        return embeds, mask
+
+    torch.manual_seed(7)
+    dropped = (torch.rand(8) < 0.5).tolist()
+    assert 0 < sum(dropped) < 8
+    expected = encode(["" if drop else label for label, drop in zip(labels, dropped)])
+    task.train()
+    torch.manual_seed(7)
+    with torch.no_grad():
+        embeds, mask = task.prompt_embeddings({"label": labels}, 8)
+    torch.testing.assert_close(embeds, expected[0])
+    assert torch.equal(mask, expected[1])
+
+    task.eval()  # evaluation keeps every label
+    with torch.no_grad():
+        embeds, mask = task.prompt_embeddings({"label": labels}, 8)
+    torch.testing.assert_close(embeds, encode(labels)[0])
+
+    with pytest.raises(ValueError, match=r"task.proportion_empty_prompts: expected .*1.5"):
+        build_ltx_task({**section, "proportion_empty_prompts": 1.5})
+    with pytest.raises(ValueError, match="task.proportion_empty_prompts: only with prompt 'label'"):
+        build_ltx_task({"model": "tiny", "target": "full", "proportion_empty_prompts": 0.1})
 
 
 @pytest.mark.parametrize("target", ["adapter", "lora"])

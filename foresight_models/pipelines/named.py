@@ -24,10 +24,11 @@ __all__ = [
     "pipeline_kind",
 ]
 
-#: Call defaults per model kind (``"tiny"``: foresight-tiny, trained without guidance and with labels of
-#: ~40 bytes; ``"tiny-random"``: the random-weight test pipeline; ``"real"``: LTX-Video checkpoints).
+#: Call defaults per model kind (``"tiny"``: foresight-tiny, trained with one prompt in ten left empty,
+#: so classifier-free guidance works, and with labels of ~40 bytes; ``"tiny-random"``: the random-weight
+#: test pipeline; ``"real"``: LTX-Video checkpoints).
 CALL_DEFAULTS: dict[str, dict[str, float]] = {
-    "tiny": {"height": 128, "width": 128, "num_frames": 17, "steps": 16, "max_new_tokens": 64, "guidance_scale": 1.0},
+    "tiny": {"height": 128, "width": 128, "num_frames": 17, "steps": 16, "max_new_tokens": 64, "guidance_scale": 3.0},
     "tiny-random": {
         "height": 64,
         "width": 64,

@@ -9,9 +9,11 @@ It runs, in order:
 1. ``init``: the untrained pipeline (:func:`foresight_models.foresight_tiny.foresight_tiny_components`)
    saved into ``<run-dir>/init``;
 2. the training runs of ``configs/foresight-tiny/``: ``vae.yaml`` (the VAE reconstructs clips),
-   ``vlm.yaml``, ``vlm-2.yaml``, ``vlm-3.yaml`` (Qwen2.5-VL answers the pipeline's two questions; each
-   run continues the one before) and ``transformer.yaml``, ``transformer-2.yaml`` (LTX-Video
-   image-to-video flow matching on the trained VAE's latents, prompted with the clip's label), each
+   ``vlm.yaml`` to ``vlm-5.yaml`` (Qwen2.5-VL answers the pipeline's two questions) and
+   ``transformer.yaml`` to ``transformer-5.yaml`` (LTX-Video image-to-video flow matching on the
+   trained VAE's latents, prompted with the clip's label; from ``transformer-3.yaml`` on with T5
+   trained too, from ``transformer-4.yaml`` on with one prompt in ten left empty for classifier-free
+   guidance). Each run continues the one before it, and each is
    ``foresight train --config configs/foresight-tiny/<part>.yaml`` on its own;
 3. ``assemble``: the init folder with the trained VAE, transformer and VLM, saved as one pipeline
    folder (``<run-dir>/pipeline``).
@@ -32,9 +34,13 @@ from typing import Any
 __all__ = ["PARTS", "assemble", "init_folder", "load_part_config", "main"]
 
 #: The training runs, in the order they must run (the transformer needs the trained VAE).
-PARTS = ("vae", "vlm", "vlm-2", "vlm-3", "transformer", "transformer-2", "transformer-3")
+PARTS = (
+    "vae",
+    *("vlm", "vlm-2", "vlm-3", "vlm-4", "vlm-5"),
+    *("transformer", "transformer-2", "transformer-3", "transformer-4", "transformer-5"),
+)
 #: The run whose output the pipeline takes, per trained component (the last run of each).
-FINAL_RUNS = {"vae": "vae", "vlm": "vlm-3", "transformer": "transformer-3"}
+FINAL_RUNS = {"vae": "vae", "vlm": "vlm-5", "transformer": "transformer-5"}
 #: The run directory the configs in the repository are written for.
 DEFAULT_RUN_DIR = "runs/foresight-tiny"
 

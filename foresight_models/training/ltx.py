@@ -149,6 +149,10 @@ class LTXFlowMatchingTask(TrainingTask):
             A frozen T5 at a random initialisation gives almost the same set of vectors for two labels that
             differ only in word order ("from left to right" / "from right to left"), and LTX-Video's
             cross-attention gives text tokens no position; trained, T5 can tell them apart.
+        proportion_empty_prompts: the fraction of training samples whose label is replaced by the empty
+            prompt ``""`` (``prompt="label"`` only), so that the model also learns the unconditional
+            prediction classifier-free guidance needs (``guidance_scale > 1`` uses ``""`` as the
+            negative prompt). Evaluation always uses the labels.
         adapter: the conditioning adapter (``target`` ``"adapter"``/``"both"``).
         conditioning: the hook's projections; default ``LTXConditioningAdapter.from_transformer(transformer)``.
         adapter_input: ``"tokens"`` or ``"latents"`` (see above).
@@ -192,6 +196,7 @@ class LTXFlowMatchingTask(TrainingTask):
         max_sequence_length: int = 128,
         gradient_checkpointing: bool = False,
         train_text_encoder: bool = False,
+        proportion_empty_prompts: float = 0.0,
         spatial_compression_ratio: int | None = None,
         temporal_compression_ratio: int | None = None,
     ):
@@ -214,6 +219,11 @@ class LTXFlowMatchingTask(TrainingTask):
         check_bool(train_text_encoder, "train_text_encoder")
         if train_text_encoder and prompt != "label":
             raise ValueError(f"train_text_encoder: only with prompt='label' (T5 encodes the labels), got prompt={prompt!r}")
+        check_real(proportion_empty_prompts, "proportion_empty_prompts", minimum=0.0, maximum=1.0)
+        if proportion_empty_prompts > 0 and prompt != "label":
+            raise ValueError(
+                f"proportion_empty_prompts: only with prompt='label' (labels are replaced by ''), got prompt={prompt!r}"
+            )
         if vae is None:
             if spatial_compression_ratio is None or temporal_compression_ratio is None:
                 raise ValueError(
@@ -240,6 +250,7 @@ class LTXFlowMatchingTask(TrainingTask):
         self.logit_std = float(logit_std)
         self.frame_rate = float(frame_rate)
         self.max_sequence_length = int(max_sequence_length)
+        self.proportion_empty_prompts = float(proportion_empty_prompts)
         self.scheduler = scheduler
         self.tokenizer = tokenizer
         self._text_pipeline = None
@@ -401,6 +412,10 @@ class LTXFlowMatchingTask(TrainingTask):
         labels = [labels] if isinstance(labels, str) else list(labels)
         if len(labels) != batch_size:
             raise ValueError(f"batch['label']: expected {batch_size} strings, got {len(labels)}")
+        if self.training and self.proportion_empty_prompts > 0:
+            # drawn from the global RNG, which the trainer seeds and restores on resume
+            empty = torch.rand(len(labels)) < self.proportion_empty_prompts
+            labels = ["" if drop else label for label, drop in zip(labels, empty.tolist())]
         if self._text_pipeline is None:
             from diffusers import LTXImageToVideoPipeline
 
@@ -487,7 +502,9 @@ _SECTION_KEYS = {
     "model": "'tiny' or a diffusers LTX-Video folder / Hub id",
     "vae": "a VAE folder (or a folder with a 'vae' subfolder) used instead of model's VAE",
     "transformer": "a transformer folder (or a folder with a 'transformer' subfolder) to start from instead of model's",
+    "text_encoder": "a T5 encoder folder (or a folder with a 'text_encoder' subfolder) used instead of model's (prompt 'label' only)",
     "train_text_encoder": "true to train the T5 encoder too (prompt 'label' only)",
+    "proportion_empty_prompts": "fraction of labels replaced by '' in training, for classifier-free guidance (prompt 'label' only)",
     "target": f"one of {LTX_TARGETS}",
     "prompt": f"one of {LTX_PROMPT_SOURCES}",
     "lora": "{rank, alpha, dropout, target_modules}",
@@ -552,7 +569,9 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
         model: tiny                      # or a diffusers LTX-Video folder / Hub id (transformer, vae, scheduler[, text_encoder, tokenizer])
         vae: runs/vae/final/vae          # optional: a VAE trained separately (task 'vae'), instead of model's
         transformer: runs/ltx/final/transformer   # optional: continue training this transformer instead of model's
+        text_encoder: runs/ltx/final/text_encoder # optional (prompt: label): start from this T5 instead of model's
         train_text_encoder: false        # true: T5 trains too (prompt: label), saved as text_encoder
+        proportion_empty_prompts: 0.0    # labels replaced by "" in training (prompt: label), for guidance
         target: lora                     # adapter | lora | both | full
         prompt: none                     # cached (batch prompt_embeds) | label (T5 on batch label) | none
         lora: {rank: 16, alpha: 16, dropout: 0.0, target_modules: [to_q, to_k, to_v, to_out.0]}
@@ -610,6 +629,15 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
     train_text_encoder = check_bool(section.get("train_text_encoder", False), "task.train_text_encoder")
     if train_text_encoder and prompt != "label":
         raise ValueError(f"task.train_text_encoder: only with prompt 'label' (T5 encodes the labels), got {prompt!r}")
+    if "text_encoder" in section and prompt != "label":
+        raise ValueError(f"task.text_encoder: only with prompt 'label' (T5 encodes the labels), got {prompt!r}")
+    proportion_empty_prompts = check_real(
+        section.get("proportion_empty_prompts", 0.0), "task.proportion_empty_prompts", minimum=0.0, maximum=1.0
+    )
+    if proportion_empty_prompts > 0 and prompt != "label":
+        raise ValueError(
+            f"task.proportion_empty_prompts: only with prompt 'label' (labels are replaced by ''), got {prompt!r}"
+        )
     check_choice(sigma.get("sampling", "logit_normal"), "task.sigma.sampling", SIGMA_SAMPLINGS)
     check_real(sigma.get("logit_mean", 0.0), "task.sigma.logit_mean")
     check_real(sigma.get("logit_std", 1.0), "task.sigma.logit_std", minimum=0.0, min_inclusive=False)
@@ -660,6 +688,10 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
         components["transformer"] = _load_transformer(
             section["transformer"], dtype=DTYPES[dtype_name], local_files_only=local_files_only
         )
+    if "text_encoder" in section:
+        components["text_encoder"] = _load_text_encoder(
+            section["text_encoder"], dtype=DTYPES[dtype_name], local_files_only=local_files_only
+        )
     transformer = components["transformer"]
     adapter = conditioning_adapter = None
     adapter_input = "tokens"
@@ -704,6 +736,7 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
             max_sequence_length=section.get("max_sequence_length", 128),
             gradient_checkpointing=gradient_checkpointing,
             train_text_encoder=train_text_encoder,
+            proportion_empty_prompts=proportion_empty_prompts,
         )
     finally:
         torch.random.set_rng_state(generator_state)
@@ -725,6 +758,25 @@ def _load_transformer(location: Any, *, dtype: torch.dtype, local_files_only: bo
         raise ValueError(
             f"task.transformer: cannot load an LTX-Video transformer from {location!r} (a transformer folder, "
             f"or a folder with a 'transformer' subfolder): {error}"
+        ) from error
+
+
+def _load_text_encoder(location: Any, *, dtype: torch.dtype, local_files_only: bool) -> nn.Module:
+    """A ``T5EncoderModel`` from a text-encoder folder or a folder with a ``text_encoder`` subfolder."""
+    from transformers import T5EncoderModel
+
+    if not isinstance(location, (str, os.PathLike)) or not os.fspath(location):
+        raise TypeError(f"task.text_encoder: expected a T5 encoder folder, got {location!r}")
+    location = os.fspath(location)
+    subfolder = "text_encoder" if os.path.isdir(os.path.join(location, "text_encoder")) else ""
+    try:
+        return T5EncoderModel.from_pretrained(
+            location, subfolder=subfolder, dtype=dtype, local_files_only=local_files_only
+        )
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"task.text_encoder: cannot load a T5 encoder from {location!r} (a text-encoder folder, "
+            f"or a folder with a 'text_encoder' subfolder): {error}"
         ) from error
 
 

@@ -49,13 +49,15 @@ from typing import Any
 import torch
 
 CONTEXT_INDICES = (0, 3)
+#: SyntheticMotion seeds the foresight-tiny recipe uses (``configs/foresight-tiny/``; 0 is the dataset's default).
+TRAINING_SEEDS = range(16)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="a ForesightPipeline folder (from_pretrained, local files only)")
     parser.add_argument("--num-clips", type=int, default=200, help="held-out clips (default 200)")
-    parser.add_argument("--seed", type=int, default=1000, help="SyntheticMotion seed of the held-out clips (not 0..15)")
+    parser.add_argument("--seed", type=int, default=1000, help=f"SyntheticMotion seed of the held-out clips (not {TRAINING_SEEDS[0]}..{TRAINING_SEEDS[-1]})")
     parser.add_argument("--noise-seed", type=int, default=0, help="clip i is generated with noise seed noise_seed + i")
     parser.add_argument("--steps", type=int, default=8, help="num_inference_steps")
     parser.add_argument("--guidance", type=float, default=1.0, help="guidance_scale")
@@ -85,8 +87,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [p for p in args.prompts if p not in ("vlm", "label", "empty")]
     if unknown or not args.prompts:
         parser.error(f"--prompts: expected a comma-separated subset of vlm,label,empty, got {unknown or args.prompts}")
-    if args.seed in range(16):
-        parser.error(f"--seed: {args.seed} is a training seed (0..15); held-out clips need another seed")
+    if args.seed in TRAINING_SEEDS:
+        parser.error(
+            f"--seed: {args.seed} is a training seed ({TRAINING_SEEDS[0]}..{TRAINING_SEEDS[-1]}); "
+            "held-out clips need another seed"
+        )
     if args.num_clips < 1:
         parser.error(f"--num-clips: expected >= 1, got {args.num_clips}")
     return args
@@ -298,7 +303,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         "## foresight-tiny on held-out SyntheticMotion (`benchmarks/foresight_tiny_eval.py`)",
         "",
-        f"{config['num_clips']} held-out clips (SyntheticMotion seed {config['seed']}; the recipe trains and evaluates on seeds 1..15). "
+        f"{config['num_clips']} held-out clips (SyntheticMotion seed {config['seed']}; the recipe trains and evaluates on seeds 1..{TRAINING_SEEDS[-1]}). "
         f"Machine: {config['machine']}; {config['date']}; "
         f"{sum(config['seconds'].values()):.0f} s for {len(config['seconds'])} prompt runs.",
         "",

@@ -684,14 +684,21 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
         components["vae"] = load_ltx_vae(vae, local_files_only=local_files_only)
         if DTYPES[dtype_name] != torch.float32:
             components["vae"] = components["vae"].to(DTYPES[dtype_name])
+    loading = dict(dtype=DTYPES[dtype_name], local_files_only=local_files_only)
     if "transformer" in section:
-        components["transformer"] = _load_transformer(
-            section["transformer"], dtype=DTYPES[dtype_name], local_files_only=local_files_only
-        )
+        from diffusers import LTXVideoTransformer3DModel
+
+        components["transformer"] = _load_trained_component(
+            "transformer", section["transformer"], LTXVideoTransformer3DModel, what="an LTX-Video transformer",
+            folder="a transformer folder", dtype_argument="torch_dtype", **loading,
+        )  # fmt: skip
     if "text_encoder" in section:
-        components["text_encoder"] = _load_text_encoder(
-            section["text_encoder"], dtype=DTYPES[dtype_name], local_files_only=local_files_only
-        )
+        from transformers import T5EncoderModel
+
+        components["text_encoder"] = _load_trained_component(
+            "text_encoder", section["text_encoder"], T5EncoderModel, what="a T5 encoder",
+            folder="a T5 encoder folder", dtype_argument="dtype", **loading,
+        )  # fmt: skip
     transformer = components["transformer"]
     adapter = conditioning_adapter = None
     adapter_input = "tokens"
@@ -742,41 +749,23 @@ def build_ltx_task(section: Mapping[str, Any]) -> LTXFlowMatchingTask:
         torch.random.set_rng_state(generator_state)
 
 
-def _load_transformer(location: Any, *, dtype: torch.dtype, local_files_only: bool) -> nn.Module:
-    """An ``LTXVideoTransformer3DModel`` from a transformer folder or a folder with a ``transformer`` subfolder."""
-    from diffusers import LTXVideoTransformer3DModel
-
+def _load_trained_component(
+    key: str, location: Any, model_class: Any, *, what: str, folder: str, dtype_argument: str, **kwargs: Any
+) -> nn.Module:
+    """``model_class.from_pretrained`` on a component folder, or a folder with a ``key`` subfolder (the
+    task's ``transformer:`` / ``text_encoder:`` keys); ``dtype_argument`` names the library's dtype
+    keyword (diffusers ``torch_dtype``, transformers ``dtype``), whose value is ``kwargs["dtype"]``."""
     if not isinstance(location, (str, os.PathLike)) or not os.fspath(location):
-        raise TypeError(f"task.transformer: expected a transformer folder, got {location!r}")
+        raise TypeError(f"task.{key}: expected {folder}, got {location!r}")
     location = os.fspath(location)
-    subfolder = "transformer" if os.path.isdir(os.path.join(location, "transformer")) else None
+    subfolder = {"subfolder": key} if os.path.isdir(os.path.join(location, key)) else {}
+    kwargs[dtype_argument] = kwargs.pop("dtype")
     try:
-        return LTXVideoTransformer3DModel.from_pretrained(
-            location, subfolder=subfolder, torch_dtype=dtype, local_files_only=local_files_only
-        )
+        return model_class.from_pretrained(location, **subfolder, **kwargs)
     except (OSError, ValueError) as error:
         raise ValueError(
-            f"task.transformer: cannot load an LTX-Video transformer from {location!r} (a transformer folder, "
-            f"or a folder with a 'transformer' subfolder): {error}"
-        ) from error
-
-
-def _load_text_encoder(location: Any, *, dtype: torch.dtype, local_files_only: bool) -> nn.Module:
-    """A ``T5EncoderModel`` from a text-encoder folder or a folder with a ``text_encoder`` subfolder."""
-    from transformers import T5EncoderModel
-
-    if not isinstance(location, (str, os.PathLike)) or not os.fspath(location):
-        raise TypeError(f"task.text_encoder: expected a T5 encoder folder, got {location!r}")
-    location = os.fspath(location)
-    subfolder = "text_encoder" if os.path.isdir(os.path.join(location, "text_encoder")) else ""
-    try:
-        return T5EncoderModel.from_pretrained(
-            location, subfolder=subfolder, dtype=dtype, local_files_only=local_files_only
-        )
-    except (OSError, ValueError) as error:
-        raise ValueError(
-            f"task.text_encoder: cannot load a T5 encoder from {location!r} (a text-encoder folder, "
-            f"or a folder with a 'text_encoder' subfolder): {error}"
+            f"task.{key}: cannot load {what} from {location!r} ({folder}, or a folder with a '{key}' "
+            f"subfolder): {error}"
         ) from error
 
 

@@ -3,7 +3,7 @@
 The research's final experiment ("video predicts, VLM describes", ``docs/research.md``) rerun where the
 ground truth is known exactly, on any ``ForesightPipeline`` folder. Clips are
 ``ForesightClips(SyntheticMotion(n, frames=3 + F, size=S, seed=SEED), context_indices=(0, 3), num_frames=F)``
-with a seed never used in training (the recipe trains and evaluates on seeds 1..15; the default here is 1000); the
+with a seed never used in training (the recipe trains and evaluates on seeds 1..17; the default here is 1000); the
 pipeline gets the two context images and predicts ``F`` frames (frame 0 is the last context image).
 
 1. **Centre error per horizon** (:func:`foresight_models.evaluation.evaluate_synthetic_foresight`): each
@@ -50,7 +50,7 @@ import torch
 
 CONTEXT_INDICES = (0, 3)
 #: SyntheticMotion seeds the foresight-tiny recipe uses (``configs/foresight-tiny/``; 0 is the dataset's default).
-TRAINING_SEEDS = range(16)
+TRAINING_SEEDS = range(18)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -21,7 +21,7 @@ from foresight_models.foresight_tiny import ASSET_DIR, foresight_tiny_clips, for
 from foresight_models.pipelines.named import CALL_DEFAULTS, load_pipeline, model_kind, pipeline_kind
 
 ROOT = Path(__file__).resolve().parents[1]
-#: SyntheticMotion seed of the held-out clips: the recipe trains on seeds 1, 3, 5, 7, 8, 9 and 11 to 15 and
+#: SyntheticMotion seed of the held-out clips: the recipe trains on seeds 1, 3, 5, 7, 8, 9 and 11 to 17 and
 #: evaluates on 2, 4, 6.
 HELD_OUT_SEED = 2026
 
@@ -74,13 +74,13 @@ def test_the_name_tiny_loads_the_shipped_model(pipe):
 
 def test_the_shipped_model_beats_copying_the_last_frame(held_out):
     """At the last predicted frame (16 frames ahead) the objects are nearer their true place than the last
-    context frame leaves them: on these 8 clips 0.44 of CopyLastFrame's error, 7 clips of 8 nearer (on
-    200 held-out clips 0.645; the model card gives the numbers). Random weights lose the objects, which
-    counts as the frame's diagonal, far above copying."""
+    context frame leaves them: on these 8 clips 0.19 of CopyLastFrame's error, all 8 clips nearer (the
+    model card gives the numbers on 200 held-out clips). Random weights lose the objects, which counts
+    as the frame's diagonal, far above copying."""
     result = held_out[0]
     ours, copy = result.centre_error["prediction"][:, -1], result.centre_error["copy"][:, -1]
-    assert ours.mean() < 0.7 * copy.mean(), (ours, copy)
-    assert (ours < copy).sum() >= 6, (ours, copy)
+    assert ours.mean() < 0.4 * copy.mean(), (ours, copy)
+    assert (ours < copy).sum() >= 7, (ours, copy)
 
 
 def test_the_shipped_model_moves_objects_the_way_they_go(held_out):
@@ -99,12 +99,37 @@ def test_the_shipped_model_moves_objects_the_way_they_go(held_out):
 def test_the_shipped_model_names_the_action(held_out):
     result = held_out[0]
     assert result.recall(result.real_descriptions) >= 0.75, result.real_descriptions
-    assert result.recall(result.prompts) >= 0.5, result.prompts
+    assert result.recall(result.prompts) >= 0.75, result.prompts
     # every answer is a label in SyntheticMotion's words, not bytes
     words = set("moving pushing falling like a rock from left to right closer each other and".split())
     words |= {"red", "green", "blue", "yellow", "purple", "orange", "square", "circle"}
     for text in [*result.prompts, *result.real_descriptions]:
         assert set(text.split()) <= words, text
+
+
+def test_the_shipped_vlm_reads_the_motion_between_the_context_frames(pipe):
+    """The motion prompt comes from the motion, not from where the object stands: the VLM names a fall
+    (whose object has dropped a few pixels, and could be moving sideways as far as one frame tells), and
+    with the two context frames in the other order it says a sideways move the other way. A VLM that
+    guesses the direction from the object's place says the same with the frames swapped."""
+    from foresight_models.evaluation import action_from_text
+    from foresight_models.inputs import to_pil_images
+
+    assert pipe.config.context_as_video is True
+    clips = foresight_tiny_clips(18, seed=HELD_OUT_SEED)
+    said, swapped = {}, {}
+    for item in (clips[i] for i in range(len(clips))):
+        if item["action"] in ("move_left", "move_right", "fall"):
+            context = to_pil_images(item["context"])
+            said[item["id"]] = item["action"], action_from_text(pipe._write_motion_prompt(context, max_new_tokens=64))
+            if item["action"] != "fall":
+                reversed_context = context[::-1]
+                swapped[item["id"]] = action_from_text(pipe._write_motion_prompt(reversed_context, max_new_tokens=64))
+    falls = [answer for action, answer in said.values() if action == "fall"]
+    assert len(falls) == 3 and falls.count("fall") >= 2, said
+    other_way = {"move_left": "move_right", "move_right": "move_left"}
+    flipped = [swapped[key] == other_way[action] for key, (action, _) in said.items() if action != "fall"]
+    assert len(flipped) == 6 and sum(flipped) >= 5, (said, swapped)
 
 
 def test_random_weights_fail_the_same_measurements():

@@ -113,6 +113,29 @@ def test_vlm_task_asks_the_pipelines_two_questions_in_the_pipelines_words():
     assert all(torch.equal(collated[key], inputs[key]) for key in inputs)
 
 
+def test_vlm_task_asks_for_the_motion_prompt_with_the_context_as_one_video():
+    pipe = testing.tiny_pipeline()
+    pipe.register_to_config(context_as_video=True)
+    task = VLMTask(pipe.vlm, pipe.processor, questions="pipeline", context_as_video=True)
+    batch = clip_batch(1)
+    kind, frames, question, _ = task.samples(batch)[0]
+    assert (kind, question, len(frames)) == ("video", MOTION_PROMPT_INSTRUCTION, 2)
+    content, media = pipe._context_question(frames, MOTION_PROMPT_INSTRUCTION)
+    expected = pipe._vlm_inputs(content, **media)
+    inputs = task.build_inputs(batch, to_model=False)
+    prompt = inputs["input_ids"][0][inputs["labels"][0] == -100][: len(expected["input_ids"][0])]
+    assert torch.equal(prompt, expected["input_ids"][0])  # the pipeline's prompt, token for token
+    # both frames in one temporal patch: the motion prompt's pixels are the pipeline's video pixels
+    first = expected["pixel_values_videos"]
+    assert "pixel_values" not in inputs and torch.equal(inputs["pixel_values_videos"][: len(first)], first)
+    with pytest.raises(ValueError, match="context_as_video"):
+        VLMTask(pipe.vlm, pipe.processor, questions="batch", context_as_video=True)
+    with pytest.raises(ValueError, match="task.context_as_video"):
+        build_task({"name": "vlm", "model": "tiny", "context_as_video": True})
+    with pytest.raises(TypeError, match="task.context_as_video"):
+        build_task({"name": "vlm", "model": "tiny", "questions": "pipeline", "context_as_video": "yes"})
+
+
 def test_vlm_task_learns_the_pipeline_questions():
     task = VLMTask(testing.tiny_qwen2_5_vl(), testing.tiny_qwen2_5_vl_processor(), questions="pipeline")
     batch = task.collate(
@@ -176,7 +199,9 @@ def test_the_repository_configs_run_a_few_steps_on_cpu(tmp_path):
     # each further run starts where the one before stopped
     from foresight_models.training.foresight_tiny import FINAL_RUNS
 
-    assert FINAL_RUNS == {"vae": "vae", "vlm": "vlm-5", "transformer": "transformer-5"}
+    assert FINAL_RUNS == {"vae": "vae", "vlm": "vlm-7", "transformer": "transformer-5"}
+    # the last VLM runs learn the motion prompt from the context as one video, and the pipeline asks so
+    assert pipe.config.context_as_video is True
     transformer = LTXVideoTransformer3DModel.from_pretrained(run / "transformer-5" / "final" / "transformer")
     for key, value in transformer.state_dict().items():
         assert torch.equal(pipe.transformer.state_dict()[key], value), key

@@ -97,6 +97,32 @@ def test_vlm_writes_the_prompt_from_all_context_images(pipe, scene):
     assert "".join(prompt_events).strip() == out.prompt
 
 
+def test_context_as_video_asks_the_vlm_with_the_context_as_one_video(scene, tmp_path):
+    """With ``context_as_video`` the motion prompt is what ``generate`` answers to the context images given
+    as one video; the setting is saved in ``model_index.json`` and can be overridden when loading."""
+    from foresight_models.pipelines.foresight_pipeline import MOTION_PROMPT_INSTRUCTION
+
+    pipe = testing.tiny_pipeline()
+    images = [Image.new("RGB", (64, 64), (10, 200, 30)), scene]
+    as_images = pipe(images, seed=0, output_type="pt", **FAST).prompt
+    pipe.register_to_config(context_as_video=True)
+    out = pipe(images, seed=0, output_type="pt", **FAST)
+    messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": MOTION_PROMPT_INSTRUCTION}]}]
+    text = pipe.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    inputs = pipe.processor(text=[text], videos=[images], return_tensors="pt")
+    ids = pipe.vlm.generate(**inputs, max_new_tokens=FAST["max_new_tokens"], do_sample=False)
+    expected = pipe.processor.batch_decode(ids[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)[0]
+    assert out.prompt == expected.strip()
+    assert inputs["video_grid_thw"][0, 0] == 1  # both images in one temporal patch
+    pipe.save_pretrained(tmp_path / "saved")
+    assert json.loads((tmp_path / "saved" / "model_index.json").read_text())["context_as_video"] is True
+    assert ForesightPipeline.from_pretrained(tmp_path / "saved").config.context_as_video is True
+    reloaded = ForesightPipeline.from_pretrained(tmp_path / "saved", context_as_video=False)
+    assert reloaded(images, seed=0, output_type="pt", **FAST).prompt == as_images
+    with pytest.raises(TypeError, match="context_as_video"):
+        ForesightPipeline(**testing.tiny_pipeline_components(), context_as_video="yes")
+
+
 @pytest.mark.parametrize("mode", ["L", "RGBA", "P", "I;16"])
 def test_images_of_any_mode_are_converted_to_rgb(pipe, scene, mode):
     image = scene.convert(mode)

@@ -101,6 +101,13 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         conditioning (``LTXConditioningAdapter``), optional: per-block key/value projections; with it
         the adapter tokens enter by decoupled cross-attention, without it they join the prompt.
 
+    Config (saved in ``model_index.json``, overridable in ``from_pretrained``):
+        context_as_video: the VLM reads the context images as one video rather than as separate images
+            when it writes the motion prompt (and when its hidden states feed the adapter). Qwen2.5-VL's
+            temporal patches pair consecutive frames, so its vision tower sees the motion between two
+            context images directly; a VLM fine-tuned on one of the two forms should be asked in that
+            form. Default ``False`` (separate images, as the upstream checkpoints are usually prompted).
+
     Raises:
         ValueError: with neither a text encoder nor an adapter (LTX would have no prompt embeddings),
             with a text encoder but no tokenizer, a VLM without its processor, a conditioning without an
@@ -135,11 +142,15 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         hybrid_encoder=None,
         adapter=None,
         conditioning=None,
+        context_as_video: bool = False,
     ):
-        components = {name: value for name, value in locals().items() if name not in ("self", "__class__")}
+        components = {
+            name: value for name, value in locals().items() if name not in ("self", "__class__", "context_as_video")
+        }
         super().__init__()
         check_components(components)
         self.register_modules(**components)
+        self.register_to_config(context_as_video=check_bool(context_as_video, "context_as_video"))
         #: Hub ids of the upstream checkpoints the components come from (written to the model card).
         self.base_models: list[str] = []
         #: The license of the weights (the model card's ``license``), when known.
@@ -714,8 +725,15 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
     # ------------------------------------------------------------------------------------------------
 
     def _write_motion_prompt(self, context: list[PIL.Image.Image], *, max_new_tokens: int) -> str:
-        content = [{"type": "image"} for _ in context] + [{"type": "text", "text": MOTION_PROMPT_INSTRUCTION}]
-        return self._vlm_answer(content, images=context, max_new_tokens=max_new_tokens, stage="prompt")
+        content, media = self._context_question(context, MOTION_PROMPT_INSTRUCTION)
+        return self._vlm_answer(content, **media, max_new_tokens=max_new_tokens, stage="prompt")
+
+    def _context_question(self, context: list[PIL.Image.Image], question: str) -> tuple[list[dict], dict[str, list]]:
+        """The chat content and the processor's media for a question about the context images: one
+        video of all of them with ``context_as_video``, else one image each."""
+        if self.config.context_as_video:
+            return [{"type": "video"}, {"type": "text", "text": question}], {"videos": [list(context)]}
+        return [{"type": "image"} for _ in context] + [{"type": "text", "text": question}], {"images": list(context)}
 
     def _describe_and_rate(
         self, video: torch.Tensor, context: list, question: str, *, rate: bool, max_new_tokens: int, budget: int
@@ -934,10 +952,10 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
                 fused = self.hybrid_encoder(clip).fused_tokens  # 1 t n d
             tokens, mask = fused.flatten(1, 2), None
         else:  # the constructor guarantees a vlm here
-            content = [{"type": "image"} for _ in context] + [{"type": "text", "text": MOTION_PROMPT_INSTRUCTION}]
+            content, media = self._context_question(context, MOTION_PROMPT_INSTRUCTION)
             _onload(self.vlm)
             with lock_for(self.vlm):
-                inputs = self._vlm_inputs(content, images=context)
+                inputs = self._vlm_inputs(content, **media)
                 hidden = self.vlm(**inputs, output_hidden_states=True, return_dict=True).hidden_states[-1]
             tokens, mask = hidden, inputs["attention_mask"].bool()
         output = self.adapter(tokens.to(self.adapter.dtype), mask)

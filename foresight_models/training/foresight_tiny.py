@@ -9,7 +9,8 @@ It runs, in order:
 1. ``init``: the untrained pipeline (:func:`foresight_models.foresight_tiny.foresight_tiny_components`)
    saved into ``<run-dir>/init``;
 2. the training runs of ``configs/foresight-tiny/``: ``vae.yaml`` (the VAE reconstructs clips),
-   ``vlm.yaml`` to ``vlm-5.yaml`` (Qwen2.5-VL answers the pipeline's two questions) and
+   ``vlm.yaml`` to ``vlm-7.yaml`` (Qwen2.5-VL answers the pipeline's two questions; from ``vlm-6.yaml``
+   on it reads the context frames as one video) and
    ``transformer.yaml`` to ``transformer-5.yaml`` (LTX-Video image-to-video flow matching on the
    trained VAE's latents, prompted with the clip's label; from ``transformer-3.yaml`` on with T5
    trained too, from ``transformer-4.yaml`` on with one prompt in ten left empty for classifier-free
@@ -31,16 +32,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._validation import check_bool
+
 __all__ = ["PARTS", "assemble", "init_folder", "load_part_config", "main"]
 
 #: The training runs, in the order they must run (the transformer needs the trained VAE).
 PARTS = (
     "vae",
-    *("vlm", "vlm-2", "vlm-3", "vlm-4", "vlm-5"),
+    *("vlm", "vlm-2", "vlm-3", "vlm-4", "vlm-5", "vlm-6", "vlm-7"),
     *("transformer", "transformer-2", "transformer-3", "transformer-4", "transformer-5"),
 )
 #: The run whose output the pipeline takes, per trained component (the last run of each).
-FINAL_RUNS = {"vae": "vae", "vlm": "vlm-5", "transformer": "transformer-5"}
+FINAL_RUNS = {"vae": "vae", "vlm": "vlm-7", "transformer": "transformer-5"}
 #: The run directory the configs in the repository are written for.
 DEFAULT_RUN_DIR = "runs/foresight-tiny"
 
@@ -104,11 +107,15 @@ def assemble(
     transformer: str | os.PathLike,
     vlm: str | os.PathLike,
     text_encoder: str | os.PathLike | None = None,
+    context_as_video: bool | None = None,
 ) -> Path:
     """Write the pipeline folder ``out``: ``init``'s components with the trained ``vae`` (an
     ``AutoencoderKLLTXVideo`` folder), ``transformer`` (an ``LTXVideoTransformer3DModel`` folder),
     ``vlm`` (a ``Qwen2_5_VLForConditionalGeneration`` folder) and, when the transformer's run trained
-    it too (``train_text_encoder``), ``text_encoder`` (a ``T5EncoderModel`` folder)."""
+    it too (``train_text_encoder``), ``text_encoder`` (a ``T5EncoderModel`` folder).
+
+    ``context_as_video``: how the VLM was trained to read the context (the pipeline's config of that
+    name); ``None`` keeps ``init``'s."""
     from diffusers import AutoencoderKLLTXVideo, LTXVideoTransformer3DModel
     from transformers import Qwen2_5_VLForConditionalGeneration, T5EncoderModel
 
@@ -124,8 +131,17 @@ def assemble(
         pipe.register_modules(
             text_encoder=T5EncoderModel.from_pretrained(os.fspath(text_encoder), local_files_only=True).eval()
         )
+    if context_as_video is not None:
+        pipe.register_to_config(context_as_video=check_bool(context_as_video, "context_as_video"))
     pipe.save_pretrained(os.fspath(out))
     return Path(out)
+
+
+def _reads_context_as_video(config: str | os.PathLike) -> bool:
+    """Whether a VLM part's config trains the motion prompt on the context as one video."""
+    from .config import read_config_file
+
+    return bool(read_config_file(config).get("task", {}).get("context_as_video", False))
 
 
 def _trained_text_encoder(final: Path) -> Path | None:
@@ -165,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run_dir / "pipeline",
                 **{name: run_dir / run / "final" / name for name, run in FINAL_RUNS.items()},
                 text_encoder=_trained_text_encoder(run_dir / FINAL_RUNS["transformer"] / "final"),
+                context_as_video=_reads_context_as_video(Path(args.configs) / f"{FINAL_RUNS['vlm']}.yaml"),
             )
         else:
             config = load_part_config(

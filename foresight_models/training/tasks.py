@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from .._validation import check_choice, check_int, check_keys, check_real
+from .._validation import check_bool, check_choice, check_int, check_keys, check_real
 from .features import (
     HybridEncoderFeatures,
     PatchTokenizer,
@@ -616,12 +616,13 @@ VLM_QUESTION_SOURCES = ("batch", "pipeline")
 
 
 def pipeline_qa_samples(
-    item: Mapping[str, Any], *, max_description_frames: int = 8
+    item: Mapping[str, Any], *, max_description_frames: int = 8, context_as_video: bool = False
 ) -> list[tuple[str, list[Any], str, str]]:
     """The two questions ``ForesightPipeline`` asks, about one clip cut into ``context`` and ``video``
     (a :class:`~foresight_models.data.ForesightClips` item), each answered by the clip's label.
 
-    - the motion prompt: the ``context`` images (PIL) with ``MOTION_PROMPT_INSTRUCTION``;
+    - the motion prompt: the ``context`` images (PIL) with ``MOTION_PROMPT_INSTRUCTION``, as separate
+      images or, with ``context_as_video``, as one video (the pipeline's ``context_as_video``);
     - the description: ``video`` sampled as the pipeline samples it (at most ``max_description_frames``
       frames, first and last kept) with ``DEFAULT_QUESTION``.
 
@@ -645,7 +646,8 @@ def pipeline_qa_samples(
     context = images(item["context"], "context")
     video = images(sample_frames(item["video"], max_description_frames), "video")
     label = item["label"]
-    return [("image", context, MOTION_PROMPT_INSTRUCTION, label), ("video", video, DEFAULT_QUESTION, label)]
+    context_kind = "video" if context_as_video else "image"
+    return [(context_kind, context, MOTION_PROMPT_INSTRUCTION, label), ("video", video, DEFAULT_QUESTION, label)]
 
 
 class VLMTask(TrainingTask):
@@ -659,7 +661,8 @@ class VLMTask(TrainingTask):
     With ``questions="pipeline"`` the batch holds clips cut into ``"context"`` and ``"video"`` (a
     :class:`~foresight_models.data.ForesightClips` dataset) with their ``"label"``, and each clip gives
     the two samples of :func:`pipeline_qa_samples`: what the pipeline asks to write the motion prompt
-    (the context as images) and to describe a clip (the video), both answered by the label.
+    (the context as images, or as one video with ``context_as_video``) and to describe a clip (the
+    video), both answered by the label.
 
     Args:
         vlm: ``Qwen2_5_VLForConditionalGeneration``.
@@ -667,13 +670,32 @@ class VLMTask(TrainingTask):
         lora: ``None`` to fine-tune every weight; a :class:`~foresight_models.models.lora_adapter.LoRAAdapter`
             (attached here) or a ``peft.LoraConfig`` to train LoRA parameters only.
         questions: ``"batch"`` or ``"pipeline"`` (:data:`VLM_QUESTION_SOURCES`).
+        context_as_video: with ``questions="pipeline"``, ask for the motion prompt with the context as one
+            video, as a ``ForesightPipeline(context_as_video=True)`` asks.
+
+    Raises:
+        ValueError: ``context_as_video`` without ``questions="pipeline"`` (batch questions bring their own clips).
     """
 
-    def __init__(self, vlm: nn.Module, processor: Any, *, lora: Any = None, questions: str = "batch"):
+    def __init__(
+        self,
+        vlm: nn.Module,
+        processor: Any,
+        *,
+        lora: Any = None,
+        questions: str = "batch",
+        context_as_video: bool = False,
+    ):
         super().__init__()
         from ..models.lora_adapter import LoRAAdapter
 
         self.questions = check_choice(questions, "questions", VLM_QUESTION_SOURCES)
+        self.context_as_video = check_bool(context_as_video, "context_as_video")
+        if self.context_as_video and self.questions != "pipeline":
+            raise ValueError(
+                f"context_as_video: True needs questions='pipeline' (the context is the pipeline's), got "
+                f"questions={self.questions!r}"
+            )
         self.processor = processor
         self.lora_adapter = None
         if lora is None:
@@ -703,7 +725,9 @@ class VLMTask(TrainingTask):
             keys = [key for key in ("context", "video", "label") if key in batch]
             size = len(batch["label"]) if "label" in batch else 0
             items = [{key: batch[key][i] for key in keys} for i in range(size)]
-            return [sample for item in items for sample in pipeline_qa_samples(item)]
+            return [
+                sample for item in items for sample in pipeline_qa_samples(item, context_as_video=self.context_as_video)
+            ]
         frames, questions, answers = batch.get("frames"), batch.get("question"), batch.get("answer")
         if frames is None or questions is None or answers is None:
             raise KeyError(f"batch: VLMTask needs 'frames', 'question' and 'answer'; it has {sorted(batch)}")
@@ -926,11 +950,19 @@ def build_fusion_task(section: Mapping[str, Any]) -> FusionTask:
 
 def build_vlm_task(section: Mapping[str, Any]) -> VLMTask:
     """``{"name": "vlm", "model": name, "processor": name, "lora": null | {"r", "lora_alpha", "lora_dropout",
-    "target_modules"}, "questions": "batch" | "pipeline"}`` (see :class:`VLMTask`)."""
+    "target_modules"}, "questions": "batch" | "pipeline", "context_as_video": bool}`` (see :class:`VLMTask`)."""
     section = check_keys(
-        section, "task", allowed=[*_COMMON, "model", "processor", "lora", "questions"], required=["model"]
+        section,
+        "task",
+        allowed=[*_COMMON, "model", "processor", "lora", "questions", "context_as_video"],
+        required=["model"],
     )
     questions = check_choice(section.get("questions", "batch"), "task.questions", VLM_QUESTION_SOURCES)
+    context_as_video = check_bool(section.get("context_as_video", False), "task.context_as_video")
+    if context_as_video and questions != "pipeline":
+        raise ValueError(
+            f"task.context_as_video: true needs task.questions: pipeline, got task.questions: {questions!r}"
+        )
     loader = LoadOptions.from_section(section, "task")
     model = check_name(section["model"], "task.model")
     processor = check_name(section.get("processor", model), "task.processor")
@@ -963,7 +995,9 @@ def build_vlm_task(section: Mapping[str, Any]) -> VLMTask:
                 f"task.lora.target_modules: {targets} match no linear layer of the language model of {model!r}"
             )
         config = LoraConfig(bias="none", **options)
-    return VLMTask(vlm, load_processor(processor, loader), lora=config, questions=questions)
+    return VLMTask(
+        vlm, load_processor(processor, loader), lora=config, questions=questions, context_as_video=context_as_video
+    )
 
 
 def build_vae_task(section: Mapping[str, Any]) -> TrainingTask:

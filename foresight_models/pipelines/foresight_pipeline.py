@@ -81,6 +81,16 @@ MOTION_PROMPT_INSTRUCTION = (
     "the scene and the motion that happens next, as a prompt for a video generation model."
 )
 
+def vlm_question(kind: str, visuals: Any, question: str) -> tuple[list[dict], dict[str, list]]:
+    """The chat content and the processor's media for ``question`` about ``visuals``: with
+    ``kind="image"`` each of them (PIL images) is one image; with ``kind="video"`` they are one video
+    (a list of frames or a ``(t, c, h, w)`` clip). The training task asks in the same form
+    (:class:`~foresight_models.training.VLMTask`)."""
+    if kind == "video":
+        return [{"type": "video"}, {"type": "text", "text": question}], {"videos": [visuals]}
+    return [{"type": "image"} for _ in visuals] + [{"type": "text", "text": question}], {"images": list(visuals)}
+
+
 _LTX_COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer")
 
 
@@ -729,11 +739,9 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         return self._vlm_answer(content, **media, max_new_tokens=max_new_tokens, stage="prompt")
 
     def _context_question(self, context: list[PIL.Image.Image], question: str) -> tuple[list[dict], dict[str, list]]:
-        """The chat content and the processor's media for a question about the context images: one
-        video of all of them with ``context_as_video``, else one image each."""
-        if self.config.context_as_video:
-            return [{"type": "video"}, {"type": "text", "text": question}], {"videos": [list(context)]}
-        return [{"type": "image"} for _ in context] + [{"type": "text", "text": question}], {"images": list(context)}
+        """:func:`vlm_question` about the context images: one video of all of them with
+        ``context_as_video``, else one image each."""
+        return vlm_question("video" if self.config.context_as_video else "image", context, question)
 
     def _describe_and_rate(
         self, video: torch.Tensor, context: list, question: str, *, rate: bool, max_new_tokens: int, budget: int
@@ -765,8 +773,8 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
     def _describe_frames(
         self, frames: list[PIL.Image.Image], question: str, *, max_new_tokens: int, index: int | None
     ) -> str:
-        content = [{"type": "video"}, {"type": "text", "text": question}]
-        return self._vlm_answer(content, videos=[frames], max_new_tokens=max_new_tokens, stage="description", index=index)
+        content, media = vlm_question("video", frames, question)
+        return self._vlm_answer(content, **media, max_new_tokens=max_new_tokens, stage="description", index=index)
 
     @torch.no_grad()
     def describe(

@@ -748,17 +748,14 @@ class VLMTask(TrainingTask):
     def build_inputs(self, batch: Mapping[str, Any], *, to_model: bool = True) -> dict[str, torch.Tensor]:
         """Processor inputs for the batch plus ``labels`` (``-100`` on the prompt and padding), right-padded;
         on the VLM's device and in its dtype unless ``to_model=False``."""
+        from ..pipelines.foresight_pipeline import vlm_question
+
         tokenizer = self.processor.tokenizer
         end = tokenizer.convert_tokens_to_ids("<|im_end|>")
         samples: list[dict[str, torch.Tensor]] = []
         vision: list[dict[str, Any]] = []
         for kind, visuals, question, answer in self.samples(batch):
-            if kind == "image":
-                content = [{"type": "image"} for _ in visuals] + [{"type": "text", "text": question}]
-                media = {"images": list(visuals)}
-            else:
-                content = [{"type": "video"}, {"type": "text", "text": question}]
-                media = {"videos": [visuals]}
+            content, media = vlm_question(kind, visuals, question)
             messages = [{"role": "user", "content": content}]
             prompt = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
             inputs = self.processor(text=[prompt], return_tensors="pt", **media)

@@ -11,8 +11,8 @@ process on one device, from the same component objects, the same image and the s
 - ``fast``: ``ForesightPipeline`` after ``pipe.enable_fast_path(...)`` with the pieces of
   ``--fast-pieces``; a way ``fast:static_cache+compile_vlm`` names its own pieces (ablation).
 
-Extra ways: ``--fp8`` adds ``fp8`` (the fast path with torchao float8 linear layers in the LTX
-transformer's blocks; skipped with a message when torchao is missing or there is no CUDA device) and
+Extra ways: ``--fp8`` adds ``fp8`` (the fast way's pieces plus ``fp8``: torchao float8 linear layers in
+the LTX transformer's blocks; its ``fast_path`` status says why when it is off) and
 ``--offload group|model`` adds ``offload_group`` / ``offload_model`` (the default path with
 ``pipe.enable_group_offload`` / ``enable_model_cpu_offload``), run last.
 
@@ -81,7 +81,9 @@ import torch
 WAYS = ("stock", "default", "fast")
 STAGES = ("prompt", "video", "describe")
 #: The pieces a fast way can name; ``attention_backend`` comes from ``--attention-backend``.
-FAST_PIECES = ("static_cache", "compile_vlm", "compile_transformer", "fuse_qkv", "batched_answers")
+FAST_PIECES = ("static_cache", "compile_vlm", "compile_transformer", "fuse_qkv", "batched_answers", "device_inputs", "fp8")
+#: The pieces of the ``fast`` way unless ``--fast-pieces`` says otherwise (``fp8`` is opt-in, as in the library).
+DEFAULT_FAST_PIECES = tuple(piece for piece in FAST_PIECES if piece != "fp8")
 #: ForesightPipeline's stage methods, timed by wrapping them on the instance.
 PIPELINE_STAGES = {"prompt": "_write_motion_prompt", "video": "_generate_video", "describe": "_describe_and_rate"}
 REAL = {"height": 512, "width": 704, "num_frames": 121, "steps": 20, "new_tokens": 64}
@@ -104,7 +106,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--ways", default=",".join(WAYS), help="comma-separated: stock, default, fast, fast:<piece>+<piece>"
     )
     parser.add_argument(
-        "--fast-pieces", default=",".join(FAST_PIECES), help=f"pieces of the 'fast' way, from {', '.join(FAST_PIECES)}"
+        "--fast-pieces",
+        default=",".join(DEFAULT_FAST_PIECES),
+        help=f"pieces of the 'fast' way, from {', '.join(FAST_PIECES)}",
     )
     parser.add_argument(
         "--attention-backend",
@@ -137,7 +141,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--fp8",
         action="store_true",
-        help="add the 'fp8' way (torchao float8 in the LTX blocks; skipped without torchao)",
+        help="add the 'fp8' way: the fast way's pieces and torchao float8 in the LTX blocks",
     )
     parser.add_argument(
         "--psnr-min", type=float, default=30.0, help="the fast path's frames must be this close to the default's (dB)"
@@ -164,8 +168,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if way not in WAYS and not way.startswith("fast:"):
             parser.error(f"--ways: unknown way {way!r}; known: {', '.join(WAYS)}, fast:<piece>+<piece>")
         fast_pieces(way, args.fast_pieces, parser.error)
-    if args.fp8 and args.offload != "none":
-        parser.error("--fp8 and --offload change the components for good: run them in separate invocations")
     return args
 
 
@@ -175,6 +177,8 @@ def fast_pieces(way: str, default: str, error: Callable[[str], None]) -> list[st
         return []
     text = default.replace(",", "+") if way in ("fast", "fp8") else way.partition(":")[2]
     pieces = [piece for piece in text.split("+") if piece]
+    if way == "fp8" and "fp8" not in pieces:
+        pieces.append("fp8")
     unknown = [piece for piece in pieces if piece not in FAST_PIECES]
     if unknown:
         error(f"{way}: unknown fast-path pieces {unknown}; known: {', '.join(FAST_PIECES)}")
@@ -192,6 +196,8 @@ def fast_path_options(pieces: list[str], args: argparse.Namespace) -> dict[str, 
         static_cache="static_cache" in pieces,
         fuse_qkv="fuse_qkv" in pieces,
         batched_answers="batched_answers" in pieces,
+        device_inputs="device_inputs" in pieces,
+        fp8="fp8" in pieces,
         attention_backend=args.attention_backend,
         fullgraph=not args.no_fullgraph,
         vlm_cache_length=args.vlm_cache_length or None,
@@ -463,23 +469,6 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
-def apply_fp8(transformer) -> str | None:
-    """torchao float8 (dynamic activations and weights) on the linear layers of the LTX blocks; the reason it
-    cannot, or ``None``."""
-    try:
-        from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, quantize_
-    except ImportError as error:
-        return f"torchao is not installed ({error})"
-    if transformer.device.type != "cuda":
-        return f"float8 needs a CUDA device, the transformer is on {transformer.device}"
-    quantize_(
-        transformer,
-        Float8DynamicActivationFloat8WeightConfig(),
-        filter_fn=lambda module, name: isinstance(module, torch.nn.Linear) and name.startswith("transformer_blocks."),
-    )
-    return None
-
-
 # ----------------------------------------------------------------------------------------------------
 # main
 # ----------------------------------------------------------------------------------------------------
@@ -586,11 +575,6 @@ def run_way(
         if skipped:
             return {"skipped": skipped}, None
         clock.reset_peak()  # the weights the ways before left on the device are on the CPU now
-    if way == "fp8":
-        skipped = apply_fp8(pipe.transformer)
-        if skipped:
-            print(f"[pipeline_e2e] fp8 skipped: {skipped}", file=sys.stderr)
-            return {"skipped": skipped}, None
     if way.startswith("fast") or way == "fp8":
         result["fast_path"] = pipe.enable_fast_path(
             **fast_path_options(fast_pieces(way, args.fast_pieces, _fail), args)

@@ -34,8 +34,9 @@ def test_fast_path_on_cpu_turns_unavailable_pieces_off_with_logged_reasons(pipe,
 
     assert set(status) == set(PIECES) and pipe.fast_path == status
     assert status["vlm_static_cache"] == ACTIVE and status["batched_answers"] == ACTIVE
-    for piece in ("vlm_compile", "transformer_compile", "attention_backend"):
+    for piece in ("vlm_compile", "vlm_device_inputs", "transformer_compile", "attention_backend"):
         assert status[piece].startswith("off: ") and "cpu" in status[piece], (piece, status[piece])
+    assert status["fp8"] == "off: not requested (fp8=False)"
     # diffusers' LTX attention processor never reads fused projections
     assert status["fuse_qkv"].startswith("off: ") and "LTXVideoAttnProcessor" in status["fuse_qkv"]
     logged = "\n".join(record.getMessage() for record in caplog.records if record.name == LOGGER)
@@ -48,6 +49,44 @@ def test_fast_path_on_cpu_turns_unavailable_pieces_off_with_logged_reasons(pipe,
     assert out.prompt == reference.prompt
     torch.testing.assert_close(out.frames, reference.frames, rtol=0, atol=1e-6)
     assert out.description == reference.description
+
+
+def test_fp8_on_cpu_is_off_with_its_reason_and_changes_nothing(pipe, scene):
+    reference = pipe(scene, prompt="go", seed=3, output_type="pt", **SIZES)
+    weights = {name: p.clone() for name, p in pipe.transformer.named_parameters()}
+    status = pipe.enable_fast_path(fp8=True, compile=False)
+    assert status["fp8"] == "off: the transformer is on cpu; float8 matrix products need a CUDA device"
+    out = pipe(scene, prompt="go", seed=3, output_type="pt", **SIZES)
+    torch.testing.assert_close(out.frames, reference.frames, rtol=0, atol=0)
+    for name, p in pipe.transformer.named_parameters():
+        assert type(p.data) is torch.Tensor and torch.equal(p, weights[name]), name
+
+
+def test_vlm_device_inputs_give_the_vlm_the_pixels_of_the_pil_images(pipe, scene, monkeypatch):
+    """With ``vlm_device_inputs`` the processor gets the frames as uint8 tensors and prepares them on the
+    VLM's device. The piece is on only on CUDA; switched on here on the CPU, the processor does the same
+    work as from PIL images, so every answer must stay the same."""
+    call = dict(seed=1, output_type="pt", num_continuations=2, rate=True, **SIZES)
+    reference = pipe(scene, **call)
+    clip = reference.frames[0]
+    described = pipe.describe(clip)
+    pipe.enable_fast_path(static_cache=False, compile=False)
+    assert "cpu" in pipe.fast_path["vlm_device_inputs"]
+    pipe._fast_path.status["vlm_device_inputs"] = ACTIVE  # as enable_fast_path sets it on a CUDA device
+    seen = []
+    processor_call = type(pipe.processor).__call__
+
+    def recording(self, *args, **kwargs):
+        seen.append((kwargs.get("device"), kwargs.get("videos")))
+        return processor_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(pipe.processor), "__call__", recording)
+    out = pipe(scene, **call)  # two clips: described and rated in one batch
+    assert (out.prompt, out.description, out.ratings) == (reference.prompt, reference.description, reference.ratings)
+    assert pipe.describe(clip) == described  # one clip, one generate call
+    assert seen and all(device == torch.device("cpu") for device, _ in seen)
+    videos = [video for _, row in seen if row is not None for video in row]
+    assert videos and all(isinstance(v, torch.Tensor) and v.dtype == torch.uint8 for v in videos)
 
 
 def test_disable_fast_path_restores_the_stock_configuration(pipe, scene):
@@ -88,6 +127,8 @@ def test_fast_path_without_a_vlm_turns_its_vlm_pieces_off():
         (dict(compile="both"), ValueError, "compile"),
         (dict(static_cache="yes"), TypeError, "static_cache"),
         (dict(attention_backend=3), TypeError, "attention_backend"),
+        (dict(fp8=1), TypeError, "fp8"),
+        (dict(device_inputs="no"), TypeError, "device_inputs"),
         (dict(vlm_cache_length=0), ValueError, "vlm_cache_length"),
     ],
 )

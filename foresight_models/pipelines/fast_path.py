@@ -24,6 +24,16 @@ The pieces (:data:`PIECES`):
   transformer's attention processors read the fused weights. diffusers 0.42.1's
   ``LTXVideoAttnProcessor`` always computes ``to_q``, ``to_k`` and ``to_v`` separately, so for LTX-Video
   this piece stays off there (fusing would only add memory) and says so.
+- ``vlm_device_inputs``: the VLM's images and video frames are preprocessed (resized, normalized,
+  cut into patches) by the processor on the VLM's CUDA device, and predicted frames reach it as
+  uint8 tensors rather than PIL images (the same pixels: the same rounding to 8 bits as the PIL
+  conversion). On the CPU the processor's work for eight 512x704 frames is a few tenths of a second,
+  about as long as the whole description's decoding; on the device it is milliseconds. The resize
+  kernels differ between CPU and GPU, so pixel values can move by a rounding step.
+- ``fp8`` (opt-in, ``fp8=True``): torchao float8 (dynamic row-wise scales for activations and weights)
+  in the linear layers of the LTX transformer's blocks, on a CUDA device of compute capability 8.9 or
+  newer (Ada, Hopper) with torchao installed. The bf16 weights wait on the CPU, and
+  ``disable_fast_path()`` puts them back. Frames move a little (benchmarks/RESULTS.md gives the PSNR).
 - ``batched_answers``: with several continuations, the VLM describes (and rates) all clips in one
   ``generate`` call, rows left-padded; greedy answers are the same as one call per clip. The
   descriptions and ratings are then not streamed token by token (no ``TextDelta`` events for them);
@@ -42,7 +52,7 @@ from typing import Any
 
 from .._validation import check_bool, check_int
 
-__all__ = ["ACTIVE", "PIECES", "FastPath", "answer_batched", "describe_and_rate_batched"]
+__all__ = ["ACTIVE", "PIECES", "FastPath", "answer_batched", "describe_and_rate_batched", "float8_transformer_blocks"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +63,10 @@ ACTIVE = "active"
 PIECES = (
     "vlm_static_cache",
     "vlm_compile",
+    "vlm_device_inputs",
     "fuse_qkv",
     "attention_backend",
+    "fp8",
     "transformer_compile",
     "batched_answers",
 )
@@ -76,6 +88,10 @@ class FastPath:
     def batched_answers(self) -> bool:
         return self.status.get("batched_answers") == ACTIVE
 
+    @property
+    def vlm_device_inputs(self) -> bool:
+        return self.status.get("vlm_device_inputs") == ACTIVE
+
     @classmethod
     def enable(
         cls,
@@ -86,6 +102,8 @@ class FastPath:
         fuse_qkv: bool = True,
         attention_backend: str | None = None,
         batched_answers: bool = True,
+        device_inputs: bool = True,
+        fp8: bool = False,
         fullgraph: bool = True,
         vlm_compile_mode: str = "reduce-overhead",
         vlm_cache_length: int | None = 4096,
@@ -97,6 +115,8 @@ class FastPath:
             ("static_cache", static_cache),
             ("fuse_qkv", fuse_qkv),
             ("batched_answers", batched_answers),
+            ("device_inputs", device_inputs),
+            ("fp8", fp8),
             ("fullgraph", fullgraph),
         ):
             check_bool(value, name)
@@ -115,8 +135,10 @@ class FastPath:
                 mode=vlm_compile_mode,
                 cache_length=vlm_cache_length,
             )
+            fast._vlm_device_inputs(pipe.vlm, device_inputs)
             fast._fuse_qkv(pipe.transformer, fuse_qkv)
             fast._attention_backend(pipe.transformer, attention_backend)
+            fast._fp8(pipe.transformer, fp8)
             fast._compile_transformer(pipe.transformer, compile=compile in (True, "transformer"), fullgraph=fullgraph)
             if not batched_answers:
                 fast._set("batched_answers", "off: batched_answers=False")
@@ -187,6 +209,41 @@ class FastPath:
             config.disable_compile = False
             config.compile_config = CompileConfig(fullgraph=False, mode=mode)
             self._set("vlm_compile", ACTIVE)
+
+    def _vlm_device_inputs(self, vlm: Any, requested: bool) -> None:
+        if not requested:
+            self._set("vlm_device_inputs", "off: device_inputs=False")
+        elif vlm is None:
+            self._set("vlm_device_inputs", "off: the pipeline has no vlm")
+        elif vlm.device.type != "cuda":
+            self._set(
+                "vlm_device_inputs",
+                f"off: the vlm is on {vlm.device}, where the processor already runs",
+            )
+        else:
+            self._set("vlm_device_inputs", ACTIVE)
+
+    def _fp8(self, transformer: Any, requested: bool) -> None:
+        if not requested:
+            self._set("fp8", "off: not requested (fp8=False)")
+            return
+        device = transformer.device
+        if device.type != "cuda":
+            self._set("fp8", f"off: the transformer is on {device}; float8 matrix products need a CUDA device")
+            return
+        import torch
+
+        capability = torch.cuda.get_device_capability(device)
+        if capability < (8, 9):
+            self._set("fp8", f"off: float8 matrix products need compute capability 8.9 or newer, not {capability}")
+            return
+        try:
+            restore = float8_transformer_blocks(transformer)
+        except ImportError as error:
+            self._set("fp8", f"off: torchao is not installed ({error})")
+            return
+        self._undo.append(restore)
+        self._set("fp8", ACTIVE)
 
     def _fuse_qkv(self, transformer: Any, requested: bool) -> None:
         if not requested:
@@ -267,6 +324,41 @@ class FastPath:
         self._set("transformer_compile", ACTIVE)
 
 
+def float8_transformer_blocks(transformer: Any) -> Callable[[], None]:
+    """torchao float8 in the linear layers of ``transformer.transformer_blocks`` (dynamic row-wise scales
+    for activations and weights, ``Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())``);
+    the bf16 weights move to the CPU. Returns the function that puts them back.
+
+    Raises:
+        ImportError: torchao is not installed.
+    """
+    import torch
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
+
+    linears = {
+        name: module
+        for name, module in transformer.named_modules()
+        if isinstance(module, torch.nn.Linear) and name.startswith("transformer_blocks.")
+    }
+    originals = {name: module.weight for name, module in linears.items()}
+    quantize_(
+        transformer,
+        Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()),
+        filter_fn=lambda module, name: name in linears,
+    )
+    for weight in originals.values():
+        weight.data = weight.data.to("cpu")
+
+    def restore() -> None:
+        for name, module in linears.items():
+            weight = originals[name]
+            weight.data = weight.data.to(module.weight.device)
+            module.weight = weight
+            module.__dict__.pop("extra_repr", None)  # torchao's per-instance repr of the float8 weight
+
+    return restore
+
+
 def _reads_fused_projections(processor: Any) -> bool:
     """Whether an attention processor's ``__call__`` uses fused projections when they exist."""
     try:
@@ -283,7 +375,8 @@ def describe_and_rate_batched(
     call per question; the same values as one call per clip (greedy decoding), without ``TextDelta`` events.
 
     Args:
-        clips: per clip, its sampled frames (PIL images).
+        clips: per clip, its sampled frames (PIL images, or a uint8 ``(t, c, h, w)`` tensor on the VLM's
+            device with ``vlm_device_inputs``).
         context: the context images (the rating shows the last one beside each clip).
 
     Returns:
@@ -336,7 +429,13 @@ def answer_batched(pipe: Any, contents: list[list[dict]], *, images, videos, max
     flat_videos = [video for row in videos for video in row] if videos is not None else None
     with lock_for(vlm):  # the processor's tokenizer and the VLM's generation state are shared
         inputs = processor(
-            text=texts, images=flat_images, videos=flat_videos, padding=True, padding_side="left", return_tensors="pt"
+            text=texts,
+            images=flat_images,
+            videos=flat_videos,
+            padding=True,
+            padding_side="left",
+            return_tensors="pt",
+            **pipe._vlm_processor_options(),
         )
         inputs = inputs.to(device=pipe._execution_device, dtype=vlm.dtype)
         ids = vlm.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)

@@ -363,6 +363,8 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         fuse_qkv: bool = True,
         attention_backend: str | None = None,
         batched_answers: bool = True,
+        device_inputs: bool = True,
+        fp8: bool = False,
         fullgraph: bool = True,
         vlm_compile_mode: str = "reduce-overhead",
         vlm_cache_length: int | None = 4096,
@@ -377,6 +379,10 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
             attention_backend: a diffusers attention backend for the LTX transformer (``"_native_cudnn"``,
                 ``"flash"``...), or ``None`` to keep PyTorch's choice.
             batched_answers: describe (and rate) several continuations in one ``generate`` call.
+            device_inputs: the processor prepares the VLM's images and frames on the VLM's CUDA device, and
+                predicted frames reach it as uint8 tensors instead of PIL images.
+            fp8: torchao float8 linear layers in the LTX transformer's blocks (CUDA, compute capability 8.9+,
+                torchao installed); opt-in, since frames move a little.
             fullgraph: compile each transformer block as one graph.
             vlm_compile_mode: the ``torch.compile`` mode of the VLM's decode step.
             vlm_cache_length: positions of the static cache (longer answers get a longer one); one length
@@ -390,7 +396,8 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
 
         self.disable_fast_path()
         options = dict(compile=compile, static_cache=static_cache, fuse_qkv=fuse_qkv, batched_answers=batched_answers)
-        options.update(attention_backend=attention_backend, fullgraph=fullgraph, vlm_compile_mode=vlm_compile_mode)
+        options.update(attention_backend=attention_backend, device_inputs=device_inputs, fp8=fp8)
+        options.update(fullgraph=fullgraph, vlm_compile_mode=vlm_compile_mode)
         self._fast_path = FastPath.enable(self, **options, vlm_cache_length=vlm_cache_length)
         return self.fast_path
 
@@ -749,7 +756,7 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         """The VLM's description of each clip of ``video (n, t, c, h, w)`` and, with ``rate``, its rating."""
         if self.vlm is None:
             return None, None, None
-        clips = [to_pil_images(sample_frames(clip, budget)) for clip in video]
+        clips = [self._vlm_frames(sample_frames(clip, budget)) for clip in video]
         fast = getattr(self, "_fast_path", None)
         if len(clips) > 1 and fast is not None and fast.batched_answers:
             _onload(self.vlm)
@@ -771,7 +778,7 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         return (descriptions, ratings, scores) if rate else (descriptions, None, None)
 
     def _describe_frames(
-        self, frames: list[PIL.Image.Image], question: str, *, max_new_tokens: int, index: int | None
+        self, frames: list[PIL.Image.Image] | torch.Tensor, question: str, *, max_new_tokens: int, index: int | None
     ) -> str:
         content, media = vlm_question("video", frames, question)
         return self._vlm_answer(content, **media, max_new_tokens=max_new_tokens, stage="description", index=index)
@@ -816,16 +823,33 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         with self._call_scope():
             texts = [
                 self._describe_frames(
-                    to_pil_images(sample_frames(clip, budget)), question, max_new_tokens=max_new_tokens, index=None
+                    self._vlm_frames(sample_frames(clip, budget)), question, max_new_tokens=max_new_tokens, index=None
                 )
                 for clip in clips
             ]
         return texts if batched else texts[0]
 
+    def _vlm_frames(self, frames: torch.Tensor) -> list[PIL.Image.Image] | torch.Tensor:
+        """Frames ``(t, c, h, w)`` as the VLM's processor takes them: PIL images, or with the fast path's
+        ``vlm_device_inputs`` the same 8-bit pixels as a uint8 tensor on the VLM's device."""
+        fast = getattr(self, "_fast_path", None)
+        if fast is None or not fast.vlm_device_inputs:
+            return to_pil_images(frames)
+        if frames.dtype != torch.uint8:
+            frames = (frames.clamp(0, 1) * 255).round().to(torch.uint8)  # to_pil_images' rounding
+        return frames.to(self._execution_device)
+
+    def _vlm_processor_options(self) -> dict[str, Any]:
+        """Extra processor arguments: the device it prepares images and frames on (fast path)."""
+        fast = getattr(self, "_fast_path", None)
+        return {"device": self._execution_device} if fast is not None and fast.vlm_device_inputs else {}
+
     def _vlm_inputs(self, content: list[dict], *, images=None, videos=None):
         messages = [{"role": "user", "content": content}]
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        inputs = self.processor(text=[text], images=images, videos=videos, return_tensors="pt")
+        inputs = self.processor(
+            text=[text], images=images, videos=videos, return_tensors="pt", **self._vlm_processor_options()
+        )
         return inputs.to(device=self._execution_device, dtype=self.vlm.dtype)
 
     def _vlm_answer(

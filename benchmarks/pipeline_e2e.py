@@ -34,7 +34,8 @@ so that drift during the run reaches both alike:
 - ``other_s``: the rest of the call (argument checks, memory estimate, ranking);
 - ``total_s``: the whole prediction; ``over_stock``: ``total_s`` over the stock way's;
 - ``first_call_s``: the warm-up call (same arguments), and ``compile_s`` = ``first_call_s - total_s``:
-  compilation (fast path) plus first-call costs (kernel selection, allocator growth);
+  compilation (fast path) plus first-call costs (kernel selection, allocator growth); compiled code
+  stays cached in the process, so a later fast way that compiles the same code shows less of it;
 - ``peak_gib``: ``torch.cuda.max_memory_allocated``, reset when the way starts (weights included; an
   ``offload_*`` way resets it once its components are offloaded, so only what it brings back counts);
 - ``vlm``: the VLM alone on the motion-prompt input (already on the device): ``prefill_s`` is

@@ -101,3 +101,17 @@ def test_pipeline_latency_is_the_stock_and_default_ways():
         "--new-tokens",
         "4",
     ]
+
+
+def test_fast_path_quality_on_foresight_tiny_reports_no_verdict_when_nothing_numeric_is_active(tmp_path):
+    """On the CPU only the static cache is on: the trained model's prompts and descriptions must stay the
+    same, the frames equal, and the script must not claim the float8 bound either way."""
+    bench = load("fast_path_quality")
+    out = tmp_path / "quality.json"
+    result = bench.main(["--device", "cpu", "--num-clips", "1", "--fp8", "--out", str(out)])
+    assert json.loads(out.read_text())["num_clips"] == 1
+    assert result["fast_path"]["fp8"].startswith("off: the transformer is on cpu")
+    assert result["active_pieces_asked_for"] == [] and result["bound_met"] is None
+    assert result["same_prompts"] == 1 and result["same_descriptions"] == 1
+    assert math.isinf(result["psnr_min_db"])
+    assert result["clips"][0]["description_default"]  # the trained VLM answers (a random one says nothing)

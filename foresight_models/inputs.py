@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["ImageLike", "frames_to_float", "to_frames", "to_pil_images"]
+__all__ = ["ImageLike", "frames_to_float", "frames_to_uint8", "to_frames", "to_pil_images"]
 
 ImageLike = Any  # PIL.Image.Image | np.ndarray | torch.Tensor, or a list of them
 
@@ -95,9 +95,15 @@ def to_pil_images(frames: torch.Tensor) -> list:
     """``(t, c, h, w)`` float in [0, 1] (or uint8, taken as it is) -> list of ``t`` RGB PIL images."""
     from PIL import Image
 
-    if frames.dtype != torch.uint8:
-        frames = (frames.clamp(0, 1) * 255).round().to(torch.uint8)
-    return [Image.fromarray(frame) for frame in frames.permute(0, 2, 3, 1).cpu().numpy()]
+    return [Image.fromarray(frame) for frame in frames_to_uint8(frames).permute(0, 2, 3, 1).cpu().numpy()]
+
+
+def frames_to_uint8(frames: torch.Tensor) -> torch.Tensor:
+    """Float frames in ``[0, 1]`` -> uint8 in ``[0, 255]`` (clamped, rounded to the nearest step), same
+    shape and device; uint8 frames are returned as they are."""
+    if frames.dtype == torch.uint8:
+        return frames
+    return (frames.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
 def frames_to_float(frames: torch.Tensor, *, name: str = "frames") -> torch.Tensor:

@@ -41,7 +41,7 @@ from diffusers.loaders import LTXVideoLoraLoaderMixin
 
 from .. import conditioning
 from .._validation import check_bool, check_choice, check_int
-from ..inputs import to_frames, to_pil_images
+from ..inputs import frames_to_uint8, to_frames, to_pil_images
 from ..models.fusion import HybridEncoder
 from . import hub, loading
 from .call_state import CallStateMixin, StepEnd
@@ -835,9 +835,7 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
         fast = getattr(self, "_fast_path", None)
         if fast is None or not fast.vlm_device_inputs:
             return to_pil_images(frames)
-        if frames.dtype != torch.uint8:
-            frames = (frames.clamp(0, 1) * 255).round().to(torch.uint8)  # to_pil_images' rounding
-        return frames.to(self._execution_device)
+        return frames_to_uint8(frames).to(self._execution_device)
 
     def _vlm_processor_options(self) -> dict[str, Any]:
         """Extra processor arguments: the device it prepares images and frames on (fast path)."""

@@ -23,10 +23,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+import os
 import statistics
+import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from pipeline_e2e import psnr  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,12 +49,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.num_clips < 1:
         parser.error(f"--num-clips: expected >= 1, got {args.num_clips}")
     return args
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR in dB of frames in [0, 1] (``inf`` when equal)."""
-    mse = torch.mean((a.float().cpu() - b.float().cpu()) ** 2).item()
-    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+import os
+import sys
 import time
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR in dB of frames in [0, 1] (``inf`` when equal)."""
-    mse = torch.mean((a - b) ** 2).item()
-    return math.inf if mse == 0 else round(10 * math.log10(1 / mse), 2)
+from pipeline_e2e import psnr  # noqa: E402
 
 
 def main() -> dict:
@@ -44,21 +43,13 @@ def main() -> dict:
 
     from foresight_models import testing
     from foresight_models.pipelines.fast_path import float8_transformer_blocks
-    from foresight_models.presets import build
+    from foresight_models.presets import LTX_VIDEO_SCHEDULER_CONFIG, build
 
     device, dtype = torch.device("cuda"), torch.bfloat16
-    scheduler = FlowMatchEulerDiscreteScheduler(  # Lightricks/LTX-Video's scheduler configuration
-        use_dynamic_shifting=True,
-        base_shift=0.95,
-        max_shift=2.05,
-        base_image_seq_len=1024,
-        max_image_seq_len=4096,
-        shift_terminal=0.1,
-    )
     pipe = LTXImageToVideoPipeline(
         transformer=build("ltx-video-2b-transformer", device=device, dtype=dtype),
         vae=build("ltx-video-vae", device=device, dtype=dtype),
-        scheduler=scheduler,
+        scheduler=FlowMatchEulerDiscreteScheduler(**LTX_VIDEO_SCHEDULER_CONFIG),
         text_encoder=build("t5-v1.1-xxl-encoder", device=device, dtype=dtype),
         tokenizer=testing.tiny_t5_tokenizer(),
     )
@@ -102,7 +93,7 @@ def main() -> dict:
     write()
     pipe.transformer.compile_repeated_blocks(fullgraph=True)
     compiled, seconds, first = twice()
-    results["compiled_bf16"] = {"s": seconds, "first_s": first, "psnr_vs_eager": psnr(compiled, eager)}
+    results["compiled_bf16"] = {"s": seconds, "first_s": first, "psnr_vs_eager": round(psnr(compiled, eager), 2)}
     write()
     for block in pipe.transformer.transformer_blocks:
         block._compiled_call_impl = None
@@ -113,8 +104,8 @@ def main() -> dict:
     results["compiled_fp8"] = {
         "s": seconds,
         "first_s": first,
-        "psnr_vs_eager": psnr(fp8, eager),
-        "psnr_vs_compiled_bf16": psnr(fp8, compiled),
+        "psnr_vs_eager": round(psnr(fp8, eager), 2),
+        "psnr_vs_compiled_bf16": round(psnr(fp8, compiled), 2),
     }
     write()
     return results

@@ -28,18 +28,6 @@ from foresight_models import presets, testing
 from foresight_models.models.adapters import QueryAdapter, build_adapter
 from foresight_models.training.ltx import LTXFlowMatchingTask
 
-#: LTX-Video's scheduler configuration (dynamic shifting on the video sequence length).
-LTX_SCHEDULER_CONFIG = {
-    "num_train_timesteps": 1000,
-    "shift": 1.0,
-    "use_dynamic_shifting": True,
-    "base_shift": 0.95,
-    "max_shift": 2.05,
-    "base_image_seq_len": 1024,
-    "max_image_seq_len": 4096,
-    "shift_terminal": 0.1,
-}
-
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -75,7 +63,7 @@ def run_row(args, *, target: str, checkpointing: bool, device, dtype) -> dict:
         adapter = QueryAdapter(d_in=token_width, d_out=32, num_tokens=4, dim=32, depth=1, heads=4, dim_head=8)
     else:
         transformer = presets.build("ltx-video-2b-transformer", device=device, dtype=dtype)
-        scheduler = FlowMatchEulerDiscreteScheduler(**LTX_SCHEDULER_CONFIG)
+        scheduler = FlowMatchEulerDiscreteScheduler(**presets.LTX_VIDEO_SCHEDULER_CONFIG)
         spatial, temporal, token_width = 32, 8, 3584
         adapter = build_adapter("query", d_in=token_width, d_out=4096, num_tokens=32, target_params=10_000_000)
     config = transformer.config

@@ -216,7 +216,7 @@ def real_size_pipeline(device: torch.device, dtype: torch.dtype = torch.bfloat16
     from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
 
     from foresight_models import ForesightPipeline, testing
-    from foresight_models.presets import build
+    from foresight_models.presets import LTX_VIDEO_SCHEDULER_CONFIG, build
 
     tokenizer = testing.tiny_qwen2_5_vl_tokenizer()
     processor = Qwen2_5_VLProcessor(
@@ -236,15 +236,7 @@ def real_size_pipeline(device: torch.device, dtype: torch.dtype = torch.bfloat16
         setattr(vlm.config, key, tokenizer.convert_tokens_to_ids(token))
     vlm.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
     vlm.generation_config.pad_token_id = tokenizer.pad_token_id
-    # The scheduler configuration of Lightricks/LTX-Video.
-    scheduler = FlowMatchEulerDiscreteScheduler(
-        use_dynamic_shifting=True,
-        base_shift=0.95,
-        max_shift=2.05,
-        base_image_seq_len=1024,
-        max_image_seq_len=4096,
-        shift_terminal=0.1,
-    )
+    scheduler = FlowMatchEulerDiscreteScheduler(**LTX_VIDEO_SCHEDULER_CONFIG)
     pipe = ForesightPipeline(
         transformer=build("ltx-video-2b-transformer", device=device, dtype=dtype),
         vae=build("ltx-video-vae", device=device, dtype=dtype),

@@ -24,7 +24,7 @@ import torch
 
 from ._validation import check_choice, check_int
 
-__all__ = ["Preset", "PRESETS", "build", "get_preset", "register_preset"]
+__all__ = ["LTX_VIDEO_SCHEDULER_CONFIG", "Preset", "PRESETS", "build", "get_preset", "register_preset"]
 
 
 @dataclass(frozen=True)
@@ -173,6 +173,20 @@ _T5_V1_1_XXL = {
 
 PRESETS: dict[str, Preset] = {}
 """Every registered preset by name; filled by :func:`register_preset` (upstream checkpoints and the library's own sizes)."""
+
+
+#: ``FlowMatchEulerDiscreteScheduler`` arguments of Lightricks/LTX-Video's ``scheduler`` folder (dynamic
+#: shifting on the video's sequence length): ``FlowMatchEulerDiscreteScheduler(**LTX_VIDEO_SCHEDULER_CONFIG)``.
+LTX_VIDEO_SCHEDULER_CONFIG: dict[str, Any] = {
+    "num_train_timesteps": 1000,
+    "shift": 1.0,
+    "use_dynamic_shifting": True,
+    "base_shift": 0.95,
+    "max_shift": 2.05,
+    "base_image_seq_len": 1024,
+    "max_image_seq_len": 4096,
+    "shift_terminal": 0.1,
+}
 
 
 def register_preset(preset: Preset) -> Preset:

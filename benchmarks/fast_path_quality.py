@@ -10,7 +10,7 @@ the fast frames against the default ones, whether the motion prompt and the desc
 same. The VLM writes the prompt on both paths; pieces that touch only the video (``fp8``) leave it
 unchanged, so the description compares the VLM's reading of the two videos.
 
-Prints one JSON object (and writes ``--out``): the fast path's status, per-clip figures, the lowest
+Prints one JSON object (and writes ``--out``): the date, command and versions, the fast path's status, per-clip figures, the lowest
 and median PSNR, the counts of unchanged prompts and descriptions, and ``bound_met`` (every clip at
 least ``--psnr-min`` dB and at most one description in ten changed). ``bound_met`` is ``None`` when
 none of the pieces asked for is active (e.g. ``fp8`` on a CPU): then the two paths are the same code.
@@ -22,6 +22,7 @@ none of the pieces asked for is active (e.g. ``fp8`` on a CPU): then the two pat
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import statistics
@@ -31,7 +32,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from pipeline_e2e import psnr  # noqa: E402
+from pipeline_e2e import psnr, versions  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -103,10 +104,13 @@ def main(argv: list[str] | None = None) -> dict:
     }
     active = [piece for piece, on in asked.items() if on and status.get(piece) == "active"]
     result = {
+        "benchmark": "fast_path_quality",
+        "date": datetime.date.today().isoformat(),
+        "command": "python benchmarks/fast_path_quality.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "model": "foresight-tiny",
         "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
         "dtype": args.dtype,
-        "torch": torch.__version__,
+        "versions": versions(),
         "fast_path": status,
         "active_pieces_asked_for": active,
         "clips": rows,

@@ -110,6 +110,7 @@ def test_fast_path_quality_on_foresight_tiny_reports_no_verdict_when_nothing_num
     out = tmp_path / "quality.json"
     result = bench.main(["--device", "cpu", "--num-clips", "1", "--fp8", "--out", str(out)])
     assert json.loads(out.read_text())["num_clips"] == 1
+    assert result["command"] == f"python benchmarks/fast_path_quality.py --device cpu --num-clips 1 --fp8 --out {out}"
     assert result["fast_path"]["fp8"].startswith("off: the transformer is on cpu")
     assert result["active_pieces_asked_for"] == [] and result["bound_met"] is None
     assert result["same_prompts"] == 1 and result["same_descriptions"] == 1

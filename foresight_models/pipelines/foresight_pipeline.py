@@ -382,7 +382,8 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
             device_inputs: the processor prepares the VLM's images and frames on the VLM's CUDA device, and
                 predicted frames reach it as uint8 tensors instead of PIL images.
             fp8: torchao float8 linear layers in the LTX transformer's blocks (CUDA, compute capability 8.9+,
-                torchao installed); opt-in, since frames move a little.
+                torchao installed); opt-in, since frames move a little. With ``compile`` the first call compiles
+                the float8 blocks for several minutes.
             fullgraph: compile each transformer block as one graph.
             vlm_compile_mode: the ``torch.compile`` mode of the VLM's decode step.
             vlm_cache_length: positions of the static cache (longer answers get a longer one); one length

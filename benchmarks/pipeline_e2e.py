@@ -210,13 +210,12 @@ def fast_path_options(pieces: list[str], args: argparse.Namespace) -> dict[str, 
 # ----------------------------------------------------------------------------------------------------
 
 
-def real_size_pipeline(device: torch.device, dtype: torch.dtype = torch.bfloat16):
-    """``ForesightPipeline`` with real-size random-weight components and offline tokenizers."""
-    from diffusers import FlowMatchEulerDiscreteScheduler
+def real_size_vlm(device: torch.device, dtype: torch.dtype = torch.bfloat16):
+    """``(vlm, processor)``: Qwen2.5-VL-7B with random weights of the real size and an offline processor."""
     from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
 
-    from foresight_models import ForesightPipeline, testing
-    from foresight_models.presets import LTX_VIDEO_SCHEDULER_CONFIG, build
+    from foresight_models import testing
+    from foresight_models.presets import build
 
     tokenizer = testing.tiny_qwen2_5_vl_tokenizer()
     processor = Qwen2_5_VLProcessor(
@@ -236,6 +235,17 @@ def real_size_pipeline(device: torch.device, dtype: torch.dtype = torch.bfloat16
         setattr(vlm.config, key, tokenizer.convert_tokens_to_ids(token))
     vlm.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
     vlm.generation_config.pad_token_id = tokenizer.pad_token_id
+    return vlm, processor
+
+
+def real_size_pipeline(device: torch.device, dtype: torch.dtype = torch.bfloat16):
+    """``ForesightPipeline`` with real-size random-weight components and offline tokenizers."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from foresight_models import ForesightPipeline, testing
+    from foresight_models.presets import LTX_VIDEO_SCHEDULER_CONFIG, build
+
+    vlm, processor = real_size_vlm(device, dtype)
     scheduler = FlowMatchEulerDiscreteScheduler(**LTX_VIDEO_SCHEDULER_CONFIG)
     pipe = ForesightPipeline(
         transformer=build("ltx-video-2b-transformer", device=device, dtype=dtype),
@@ -404,22 +414,22 @@ def run_pipeline(
     return {"times": record, "frames": out.frames, "prompt": out.prompt, "description": out.description}
 
 
-def vlm_decode(pipe, image, args, clock: Clock, device) -> dict[str, Any]:
-    """Prefill and per-token decode time of the VLM as configured now, on the motion-prompt input."""
+def vlm_decode(vlm, processor, image, new_tokens: int, clock: Clock, device) -> dict[str, Any]:
+    """Prefill and per-token decode time of ``vlm`` as configured now, on the motion-prompt input."""
     from foresight_models.pipelines.foresight_pipeline import MOTION_PROMPT_INSTRUCTION
 
     content = [{"type": "image"}, {"type": "text", "text": MOTION_PROMPT_INSTRUCTION}]
-    text = pipe.processor.apply_chat_template(
+    text = processor.apply_chat_template(
         [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
     )
-    inputs = pipe.processor(text=[text], images=[image], return_tensors="pt").to(device=device, dtype=pipe.vlm.dtype)
-    n = args.new_tokens
+    inputs = processor(text=[text], images=[image], return_tensors="pt").to(device=device, dtype=vlm.dtype)
+    n = new_tokens
     record: dict[str, float] = {}
     with torch.no_grad():
         for key, tokens in (("prefill_s", 1), ("generate_s", n)):
-            pipe.vlm.generate(**inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False)  # warm-up
+            vlm.generate(**inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False)  # warm-up
             with clock.timed(record, key):
-                ids = pipe.vlm.generate(**inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False)
+                ids = vlm.generate(**inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False)
             assert ids.shape[1] - inputs["input_ids"].shape[1] == tokens, "generate stopped early"
     return {
         "prompt_tokens": int(inputs["input_ids"].shape[1]),
@@ -561,7 +571,7 @@ def run_way(
             measured = (first, steady, clock.peak_gib())
         first, steady, peak = measured
         result.update(summarize(first, steady), peak_gib=peak)
-        result["vlm"] = vlm_decode(pipe, image, args, clock, device)
+        result["vlm"] = vlm_decode(pipe.vlm, pipe.processor, image, args.new_tokens, clock, device)
         return result, steady
     if way.startswith("offload_"):
         skipped = setup_offload(pipe, way, args, device)
@@ -585,7 +595,7 @@ def run_way(
     if way == "default":
         result["vlm"] = "the stock way's: the default path runs transformers' generate unchanged"
     else:
-        result["vlm"] = vlm_decode(pipe, image, args, clock, device)
+        result["vlm"] = vlm_decode(pipe.vlm, pipe.processor, image, args.new_tokens, clock, device)
     if args.continuations > 1 and (way in ("default", "fp8") or way.startswith("fast")):
         clock.reset_peak()
         run_pipeline(pipe, image, args, clock, num_continuations=args.continuations)  # warm-up at this batch size

@@ -116,3 +116,20 @@ def test_fast_path_quality_on_foresight_tiny_reports_no_verdict_when_nothing_num
     assert result["same_prompts"] == 1 and result["same_descriptions"] == 1
     assert math.isinf(result["psnr_min_db"])
     assert result["clips"][0]["description_default"]  # the trained VLM answers (a random one says nothing)
+
+
+def test_vlm_fp8_decode_quantizes_only_the_language_models_decoder_linears():
+    """The float8 ways must leave the vision tower and ``lm_head`` in bf16: the layers it selects are the
+    seven projections of each decoder layer, nothing else."""
+    from foresight_models import testing
+
+    bench = load("vlm_fp8_decode")
+    vlm = testing.tiny_pipeline().vlm
+    names = bench.language_model_linears(vlm)
+    layers = vlm.config.text_config.num_hidden_layers
+    projections = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    assert len(names) == 7 * layers
+    assert {name.rsplit(".", 1)[1] for name in names} == projections
+    assert not any("visual" in name or "lm_head" in name for name in names)
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--ways", "stock,eager_fp8"])

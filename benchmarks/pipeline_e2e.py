@@ -414,15 +414,20 @@ def run_pipeline(
     return {"times": record, "frames": out.frames, "prompt": out.prompt, "description": out.description}
 
 
-def vlm_decode(vlm, processor, image, new_tokens: int, clock: Clock, device) -> dict[str, Any]:
-    """Prefill and per-token decode time of ``vlm`` as configured now, on the motion-prompt input."""
+def motion_prompt_inputs(vlm, processor, image, device):
+    """The VLM's inputs for the motion-prompt question about ``image``, on ``device``."""
     from foresight_models.pipelines.foresight_pipeline import MOTION_PROMPT_INSTRUCTION
 
     content = [{"type": "image"}, {"type": "text", "text": MOTION_PROMPT_INSTRUCTION}]
     text = processor.apply_chat_template(
         [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
     )
-    inputs = processor(text=[text], images=[image], return_tensors="pt").to(device=device, dtype=vlm.dtype)
+    return processor(text=[text], images=[image], return_tensors="pt").to(device=device, dtype=vlm.dtype)
+
+
+def vlm_decode(vlm, processor, image, new_tokens: int, clock: Clock, device) -> dict[str, Any]:
+    """Prefill and per-token decode time of ``vlm`` as configured now, on the motion-prompt input."""
+    inputs = motion_prompt_inputs(vlm, processor, image, device)
     n = new_tokens
     record: dict[str, float] = {}
     with torch.no_grad():

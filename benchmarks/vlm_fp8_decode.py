@@ -14,7 +14,8 @@ after a warm-up call. Ways, in order, in one process:
 - ``compiled_fp8_dynamic_row``: the same with ``Float8DynamicActivationFloat8WeightConfig(PerRow())``
   (the fast path's ``fp8`` configuration for the LTX blocks).
 
-Each float8 way starts from the bf16 weights again. ``logits_rel_err``: the RMS difference of the
+Each float8 way starts from the bf16 weights again; while it runs they wait on the CPU, as with the fast
+path's ``fp8``. ``logits_rel_err``: the RMS difference of the
 last prompt position's logits (one eager forward) from the bf16 ones over their RMS.
 
 Writes ``--out`` (JSON, after every way) and prints it.
@@ -35,7 +36,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from pipeline_e2e import Clock, real_size_vlm, versions, vlm_decode  # noqa: E402
+from pipeline_e2e import Clock, motion_prompt_inputs, real_size_vlm, versions, vlm_decode  # noqa: E402
 
 WAYS = ("stock", "compiled", "compiled_fp8_weight_only", "compiled_fp8_dynamic_row")
 
@@ -66,28 +67,12 @@ def language_model_linears(vlm) -> dict[str, torch.nn.Linear]:
 
 def float8(vlm, way: str):
     """Quantize the language model's linear layers for ``way``; returns the function that restores bf16."""
-    from torchao.quantization import (
-        Float8DynamicActivationFloat8WeightConfig,
-        Float8WeightOnlyConfig,
-        PerRow,
-        quantize_,
-    )
+    from torchao.quantization import Float8WeightOnlyConfig
 
-    linears = language_model_linears(vlm)
-    originals = {name: module.weight for name, module in linears.items()}
-    config = (
-        Float8WeightOnlyConfig()
-        if way == "compiled_fp8_weight_only"
-        else Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())
-    )
-    quantize_(vlm, config, filter_fn=lambda module, name: name in linears)
+    from foresight_models.pipelines.fast_path import float8_linear_layers
 
-    def restore() -> None:
-        for name, module in linears.items():
-            module.weight = originals[name]
-            module.__dict__.pop("extra_repr", None)
-
-    return restore
+    config = Float8WeightOnlyConfig() if way == "compiled_fp8_weight_only" else None  # None: dynamic row-wise
+    return float8_linear_layers(vlm, list(language_model_linears(vlm)), config)
 
 
 def last_logits(vlm, inputs) -> torch.Tensor:
@@ -100,7 +85,6 @@ def main(argv: list[str] | None = None) -> dict:
     from transformers import CompileConfig
 
     from foresight_models import testing
-    from foresight_models.pipelines.foresight_pipeline import MOTION_PROMPT_INSTRUCTION
 
     if not torch.cuda.is_available():
         raise SystemExit("needs a CUDA device")
@@ -109,11 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
     vlm, processor = real_size_vlm(device)
     clock = Clock(device)
     image = testing.demo_image().resize((704, 512))
-    content = [{"type": "image"}, {"type": "text", "text": MOTION_PROMPT_INSTRUCTION}]
-    text = processor.apply_chat_template(
-        [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
-    )
-    inputs = processor(text=[text], images=[image], return_tensors="pt").to(device=device, dtype=vlm.dtype)
+    inputs = motion_prompt_inputs(vlm, processor, image, device)
     reference = last_logits(vlm, inputs)
     record = {
         "benchmark": "vlm_fp8_decode",

@@ -52,7 +52,15 @@ from typing import Any
 
 from .._validation import check_bool, check_int
 
-__all__ = ["ACTIVE", "PIECES", "FastPath", "answer_batched", "describe_and_rate_batched", "float8_transformer_blocks"]
+__all__ = [
+    "ACTIVE",
+    "PIECES",
+    "FastPath",
+    "answer_batched",
+    "describe_and_rate_batched",
+    "float8_linear_layers",
+    "float8_transformer_blocks",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -333,19 +341,31 @@ def float8_transformer_blocks(transformer: Any) -> Callable[[], None]:
         ImportError: torchao is not installed.
     """
     import torch
-    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
 
-    linears = {
-        name: module
+    names = [
+        name
         for name, module in transformer.named_modules()
         if isinstance(module, torch.nn.Linear) and name.startswith("transformer_blocks.")
-    }
+    ]
+    return float8_linear_layers(transformer, names)
+
+
+def float8_linear_layers(model: Any, names: list[str], config: Any = None) -> Callable[[], None]:
+    """torchao float8 in the linear layers of ``model`` named ``names`` (``config``: a torchao
+    quantization config, by default ``Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())``);
+    the original weights move to the CPU. Returns the function that puts them back.
+
+    Raises:
+        ImportError: torchao is not installed.
+    """
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
+
+    modules = dict(model.named_modules())
+    linears = {name: modules[name] for name in names}
     originals = {name: module.weight for name, module in linears.items()}
-    quantize_(
-        transformer,
-        Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()),
-        filter_fn=lambda module, name: name in linears,
-    )
+    if config is None:
+        config = Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())
+    quantize_(model, config, filter_fn=lambda module, name: name in linears)
     for weight in originals.values():
         weight.data = weight.data.to("cpu")
 

@@ -830,18 +830,21 @@ class ForesightPipeline(CallStateMixin, LTXVideoLoraLoaderMixin, DiffusionPipeli
             ]
         return texts if batched else texts[0]
 
+    def _vlm_device_inputs(self) -> bool:
+        """Whether the fast path's ``vlm_device_inputs`` piece is active."""
+        fast = getattr(self, "_fast_path", None)
+        return fast is not None and fast.vlm_device_inputs
+
     def _vlm_frames(self, frames: torch.Tensor) -> list[PIL.Image.Image] | torch.Tensor:
         """Frames ``(t, c, h, w)`` as the VLM's processor takes them: PIL images, or with the fast path's
         ``vlm_device_inputs`` the same 8-bit pixels as a uint8 tensor on the VLM's device."""
-        fast = getattr(self, "_fast_path", None)
-        if fast is None or not fast.vlm_device_inputs:
+        if not self._vlm_device_inputs():
             return to_pil_images(frames)
         return frames_to_uint8(frames).to(self._execution_device)
 
     def _vlm_processor_options(self) -> dict[str, Any]:
         """Extra processor arguments: the device it prepares images and frames on (fast path)."""
-        fast = getattr(self, "_fast_path", None)
-        return {"device": self._execution_device} if fast is not None and fast.vlm_device_inputs else {}
+        return {"device": self._execution_device} if self._vlm_device_inputs() else {}
 
     def _vlm_inputs(self, content: list[dict], *, images=None, videos=None):
         messages = [{"role": "user", "content": content}]
